@@ -1,0 +1,302 @@
+"""`edgeperc` command line: export, quantize, build, inspect, train, targets, families.
+
+Every user mistake surfaces as one line on stderr and the exit code of its error class
+(see edgeperc.errors); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgeperc.errors import ConfigError, EdgepercError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Deploy PyTorch perception and policy models to edge devices.")
+console = Console()
+
+
+def _parse_json(text: Optional[str], option: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _csv(text: Optional[str]) -> Optional[list[str]]:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _print_export(result) -> None:
+    for note in result.notes:
+        console.print(f"  {note}")
+    for line in result.lint.lines():
+        console.print(f"  {line}", style=None if result.lint.clean else "yellow")
+    manifest = result.manifest
+    console.print(f"  inputs: {', '.join(f'{s.name} {s.shape} {s.dtype}' for s in manifest.inputs)}")
+    console.print(f"  outputs: {', '.join(f'{s.name} {s.shape} {s.dtype}' for s in manifest.outputs)}")
+    console.print(f"[green]wrote[/green] {result.path} (manifest: family={manifest.family}, precision={manifest.precision}, graph sha256 {manifest.graph_sha256[:12]}…)")
+
+
+@app.command()
+def export(
+    checkpoint: Optional[Path] = typer.Argument(None, help="Checkpoint (.safetensors, .pt, .pth) from a local path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output ONNX path."),
+    family: Optional[str] = typer.Option(None, help="Registered family (read from the checkpoint if it was saved by edgeperc)."),
+    width: Optional[int] = typer.Option(None, help="Family base width (Y-Net: 64 = paper, 8 = small)."),
+    config: Optional[str] = typer.Option(None, help="Family config overrides as JSON."),
+    module: Optional[str] = typer.Option(None, help="Your own nn.Module as 'package.module:Class'."),
+    kwargs: Optional[str] = typer.Option(None, help="JSON kwargs for --module's constructor."),
+    input_shape: Optional[list[str]] = typer.Option(None, help="Input shape for --module, e.g. 1,3,224,224 (repeat per input)."),
+    input_names: Optional[str] = typer.Option(None, help="Comma-separated input names for --module."),
+    output_names: Optional[str] = typer.Option(None, help="Comma-separated output names for --module."),
+    static_batch: bool = typer.Option(False, help="Do not declare a dynamic batch axis."),
+    opset: int = typer.Option(17, help="ONNX opset (>= 17)."),
+    atol: float = typer.Option(1e-4, help="Parity tolerance for --module (families use their own)."),
+    tensorrt_version: str = typer.Option("10.3", help="TensorRT release to lint operators against."),
+    random_init: bool = typer.Option(False, help="Export a family with random weights (smoke tests only)."),
+) -> None:
+    """Checkpoint -> ONNX with manifest, parity vs PyTorch, and TensorRT operator lint."""
+    from edgeperc.export import onnx_export
+
+    if module:
+        if not input_shape:
+            raise ConfigError("--module needs --input-shape (one per input)")
+        result = onnx_export.export_user_module(
+            module, out, [onnx_export.parse_shape(s) for s in input_shape], checkpoint=checkpoint,
+            kwargs=_parse_json(kwargs, "--kwargs"), input_names=_csv(input_names), output_names=_csv(output_names),
+            dynamic_batch=not static_batch, opset=opset, atol=atol, tensorrt_version=tensorrt_version,
+        )
+    else:
+        if family is None and checkpoint is not None:
+            from edgeperc.models.checkpoints import checkpoint_config, read_state
+
+            family, _ = checkpoint_config(read_state(checkpoint)[1])
+        if family is None:
+            raise ConfigError("pass --family NAME (see `edgeperc families`) or --module pkg.mod:Class")
+        overrides = _parse_json(config, "--config")
+        if width is not None:
+            overrides["base_width"] = width
+        result = onnx_export.export_family(family, out, checkpoint=checkpoint, config_overrides=overrides, opset=opset,
+                                           tensorrt_version=tensorrt_version, allow_random_init=random_init)
+    _print_export(result)
+
+
+def _report_table(report) -> Table:
+    table = Table(title="accuracy-drop report (held-out set)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row(f"{report.metric} reference (FP32)", f"{report.reference:.4f}")
+    table.add_row(f"{report.metric} quantized", f"{report.quantized:.4f}")
+    table.add_row("drop", f"{report.drop:+.4f}")
+    for key, value in report.drift.items():
+        table.add_row(key, f"{value:.4g}")
+    table.add_row("size ratio (quantized / FP32)", f"{report.size_ratio:.3f}")
+    table.add_row("CPU latency ratio (median, same run)", f"{report.cpu_latency_ratio:.3f}")
+    table.add_row("CPU latency FP32 / quantized (ms)", f"{report.reference_latency_ms:.1f} / {report.quantized_latency_ms:.1f}")
+    table.add_row("held-out", f"{report.held_out}")
+    return table
+
+
+@app.command()
+def quantize(
+    model: Path = typer.Argument(..., help="FP32 ONNX (from `edgeperc export` or your own)."),
+    precision: str = typer.Option(..., help="fp16 or int8."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output path (default: MODEL.<precision>.onnx)."),
+    calibration: Optional[str] = typer.Option(None, help="Folder of images, FILE.npz, or 'family' (default for family models)."),
+    calibration_samples: int = typer.Option(64, help="Calibration samples (generated or read)."),
+    held_out: Optional[str] = typer.Option(None, help="Held-out set (same kinds); default: family generator on another seed, or the tail of the calibration set."),
+    held_out_samples: int = typer.Option(16, help="Held-out samples for the accuracy report."),
+    keep_fp32: Optional[str] = typer.Option(None, help="Comma-separated op types or node names kept FP32 (default: Sigmoid, Softmax, Softplus, normalisation layers)."),
+    method: str = typer.Option("auto", help="auto | ort | modelopt (auto: ort for CPU targets, modelopt for TensorRT targets)."),
+    target: Optional[str] = typer.Option(None, help="Device target (name or YAML) deciding the method under auto."),
+    calibrate_method: str = typer.Option("minmax", help="ORT calibration: minmax | entropy | percentile."),
+    seed: int = typer.Option(0, help="Seed of generated calibration data (held-out uses seed + 1000)."),
+    latency_runs: int = typer.Option(20, help="Interleaved CPU timing runs for the latency ratio."),
+) -> None:
+    """FP16 or INT8 (QDQ) quantization with an accuracy-drop report stored in the manifest."""
+    from edgeperc.export.calibration import load_samples
+    from edgeperc.export.quantize import quantize_model
+    from edgeperc.manifest import manifest_of
+    from edgeperc.onnx_io import load_onnx, save_onnx
+
+    if precision not in ("fp16", "int8"):
+        raise ConfigError(f"--precision '{precision}' must be fp16 or int8 (INT4 weight-only is for LLM MatMuls)")
+    if method not in ("auto", "ort", "modelopt"):
+        raise ConfigError(f"--method '{method}' must be auto, ort or modelopt")
+    if method == "auto":
+        backend = "onnxruntime"
+        if target:
+            from edgeperc.targets import load_target
+
+            backend = load_target(target).backend
+        method = "modelopt" if backend == "tensorrt" else "ort"
+    onnx_model = load_onnx(model)
+    manifest = manifest_of(onnx_model)
+    calib = None
+    if precision == "int8" or calibration is not None:
+        calib = load_samples(calibration, manifest, calibration_samples, seed)
+    if held_out is not None:
+        held = load_samples(held_out, manifest, held_out_samples, seed + 1000)
+    elif manifest.family:
+        held = load_samples(None, manifest, held_out_samples, seed + 1000)
+    elif calib is not None:
+        calib, held = calib.split(0.2)
+    else:
+        raise ConfigError("pass --held-out FOLDER or FILE.npz to measure the accuracy drop of this model")
+    with console.status(f"quantizing {model.name} to {precision} ({method})…"):
+        result = quantize_model(onnx_model, precision, calib, held, keep_fp32=_csv(keep_fp32), method=method,
+                                calibrate_method=calibrate_method, latency_runs=latency_runs)
+    destination = out or model.with_name(f"{model.stem}.{precision}.onnx")
+    save_onnx(result.model, destination)
+    report_path = destination.with_suffix(".report.json")
+    report_path.write_text(result.report.model_dump_json(indent=2) + "\n")
+    console.print(_report_table(result.report))
+    console.print(f"[green]wrote[/green] {destination} and {report_path}")
+
+
+@app.command()
+def inspect(
+    model: Path = typer.Argument(..., help="ONNX model (edgeperc's or any other)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    tensorrt_version: str = typer.Option("10.3", help="TensorRT release to lint operators against."),
+) -> None:
+    """Print the model manifest (derived from the graph for ONNX files edgeperc did not write)."""
+    from edgeperc.export.oplint import lint_model
+    from edgeperc.manifest import manifest_of
+    from edgeperc.onnx_io import load_onnx
+
+    onnx_model = load_onnx(model)
+    manifest = manifest_of(onnx_model)
+    if as_json:
+        typer.echo(manifest.model_dump_json(indent=2))
+        return
+    table = Table(title=f"{model} — {'derived from the graph' if manifest.derived else 'edgeperc manifest'}", show_header=False)
+    for key, value in manifest.model_dump(mode="json").items():
+        if value in (None, {}, []):
+            continue
+        if key in ("inputs", "outputs"):
+            value = "\n".join(f"{v['name']} {v['shape']} {v['dtype']}" for v in value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, indent=1)
+        table.add_row(key, str(value))
+    console.print(table)
+    for line in lint_model(onnx_model, tensorrt_version).lines():
+        console.print(line)
+
+
+@app.command()
+def build(
+    model: Path = typer.Argument(..., help="ONNX model (FP32, or INT8 QDQ for int8 engines)."),
+    target: str = typer.Option(..., help="Device target: a name (see `edgeperc targets`) or a YAML path."),
+    precision: Optional[str] = typer.Option(None, help="Engine precision (default: the target's default_precision)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the cache key and build plan; needs no TensorRT."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Engine cache folder (default: $EDGEPERC_ENGINE_CACHE or ~/.cache/edgeperc/engines)."),
+    plugin: Optional[Path] = typer.Option(None, help="TensorRT plugin library (.so) to load; its sha256 joins the key."),
+    profile: Optional[list[str]] = typer.Option(None, help="Optimisation profile override NAME:MIN,OPT,MAX, e.g. image:1x1x400x400,4x1x400x400,8x1x400x400 (repeatable)."),
+) -> None:
+    """Build (or fetch from the cache) a TensorRT engine for a device target."""
+    from edgeperc.export.engine_build import build_engine, parse_profile_override, plan_build
+    from edgeperc.targets import load_target
+
+    target_config = load_target(target)
+    overrides = dict(parse_profile_override(p) for p in profile or [])
+    plan = plan_build(model, target_config, precision=precision, cache_dir=cache_dir, plugin_library=plugin,
+                      profile_overrides=overrides or None)
+    typer.echo(plan.describe())
+    if dry_run:
+        return
+    path = build_engine(plan)
+    console.print(f"[green]engine[/green] {path}")
+
+
+@app.command()
+def train(
+    family: str = typer.Argument(..., help="Registered family."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .safetensors (a .json record is written beside it)."),
+    width: int = typer.Option(8, help="Base width."),
+    steps: int = typer.Option(600, help="Optimiser steps."),
+    batch: int = typer.Option(8, help="Batch size."),
+    pool: int = typer.Option(192, help="Generated training samples."),
+    seed: int = typer.Option(0, help="Seed of data, init and sampling."),
+    lr: float = typer.Option(4e-3, help="Adam learning rate (App. B: 0.004)."),
+    crop: Optional[str] = typer.Option(None, help="Train on random HxW crops, e.g. 192x192."),
+) -> None:
+    """Reference training on the family's synthetic data (CPU; not part of CI)."""
+    from edgeperc.models.registry import get_family
+    from edgeperc.models.training import train_family
+
+    crop_hw = None
+    if crop:
+        try:
+            crop_hw = tuple(int(v) for v in crop.lower().split("x"))
+        except ValueError as exc:
+            raise ConfigError(f"--crop '{crop}' must be HxW, e.g. 192x192") from exc
+    record = train_family(get_family(family), {"base_width": width}, steps, out, batch=batch, pool=pool, seed=seed, lr=lr, crop_hw=crop_hw)
+    console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}")
+
+
+@app.command()
+def targets() -> None:
+    """List the shipped device targets."""
+    from edgeperc.targets import list_targets, load_target
+
+    table = Table("target", "device", "backend", "precisions", "budgets (ms)")
+    for name in list_targets():
+        t = load_target(name)
+        table.add_row(name, t.device, t.backend, ",".join(t.precisions), ", ".join(f"{k} {v:g}" for k, v in t.latency_budgets_ms.items()))
+    console.print(table)
+
+
+@app.command()
+def families() -> None:
+    """List the registered model families."""
+    from edgeperc.models.registry import family_names, get_family
+
+    table = Table("family", "version", "inputs", "metric", "description")
+    for name in family_names():
+        f = get_family(name)
+        table.add_row(name, f.version, ",".join(f.input_names), f.primary_metric, f.description)
+    console.print(table)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point: EdgepercError -> one line on stderr + its exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except EdgepercError as exc:
+        from rich.text import Text
+
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with main()'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Model families: architectures, configs, example inputs, preprocessing and evaluators."""

@@ -1,0 +1,47 @@
+"""Family metrics (numpy): what the accuracy-drop report compares between FP32 and quantized."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mask_iou(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean per-image IoU of (B, 1, H, W) probabilities vs (B, H, W) {0,1} truth (empty∪empty = 1)."""
+    pred = prob.reshape(len(prob), -1) >= threshold
+    true = truth.reshape(len(truth), -1) > 0
+    inter = (pred & true).sum(1)
+    union = (pred | true).sum(1)
+    return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
+
+
+def depth_delta1(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Share of pixels with max(pred/true, true/pred) < 1.25; (B, 1, H, W) vs (B, H, W) metres."""
+    p = np.maximum(pred.reshape(len(pred), -1), 1e-6)
+    t = np.maximum(truth.reshape(len(truth), -1), 1e-6)
+    return float(np.mean(np.maximum(p / t, t / p) < 1.25))
+
+
+def depth_abs_rel(pred: np.ndarray, truth: np.ndarray) -> float:
+    p = pred.reshape(len(pred), -1)
+    t = np.maximum(truth.reshape(len(truth), -1), 1e-6)
+    return float(np.mean(np.abs(p - t) / t))
+
+
+def output_drift(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """How far ``other`` moved from ``reference``: max/mean abs error and cosine similarity."""
+    ref = np.asarray(reference, np.float64).ravel()
+    oth = np.asarray(other, np.float64).ravel()
+    diff = np.abs(ref - oth)
+    denom = np.linalg.norm(ref) * np.linalg.norm(oth)
+    cosine = float(ref @ oth / denom) if denom > 0 else float(np.array_equal(ref, oth))
+    return {"max_abs_error": float(diff.max(initial=0.0)), "mean_abs_error": float(diff.mean()), "cosine": cosine}
+
+
+def top1_agreement(reference: np.ndarray, other: np.ndarray) -> float:
+    """Share of rows whose argmax over the last axis agrees: (..., classes)."""
+    return float(np.mean(np.argmax(reference, -1) == np.argmax(other, -1)))
+
+
+def mask_agreement(reference: np.ndarray, other: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of pixels on the same side of ``threshold`` in both outputs."""
+    return float(np.mean((reference >= threshold) == (other >= threshold)))

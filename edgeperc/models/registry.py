@@ -1,0 +1,141 @@
+"""Model families: name -> architecture, typed config, example inputs, preprocessing, evaluator.
+
+Importing this module does not import torch: the runtime uses a family's normalisation,
+generator and evaluator without PyTorch; only ``build`` needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from edgeperc.errors import ConfigError
+from edgeperc.manifest import Normalisation
+from edgeperc.models import metrics, synthetic
+from edgeperc.models.ynet_config import YNetConfig
+from edgeperc.preprocess import normalise_images
+
+Targets = np.ndarray
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    version: str
+    description: str
+    config_cls: type[BaseModel]
+    defaults: dict[str, Any]
+    input_names: tuple[str, ...]
+    output_names: Callable[[BaseModel], tuple[str, ...]]
+    normalisation: Normalisation
+    build: Callable[[BaseModel], Any]
+    generate: Callable[[BaseModel, int, int], tuple[np.ndarray, Targets]]
+    evaluate: Callable[[Outputs, Targets], dict[str, float]]
+    primary_metric: str
+    higher_is_better: bool = True
+    dynamic_batch: bool = True
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    width_presets: dict[str, int] = field(default_factory=dict)
+
+    def make_config(self, overrides: dict[str, Any] | None = None) -> BaseModel:
+        """Validated config from the family defaults plus ``overrides``; errors name the field."""
+        values = {**self.defaults, **(overrides or {})}
+        try:
+            return self.config_cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid {self.name} config: {problems}") from exc
+
+    def example_inputs(self, config: BaseModel, batch: int, seed: int) -> dict[str, np.ndarray]:
+        """Normalised model inputs from the family generator, deterministic per seed."""
+        pixels, _ = self.generate(config, batch, seed)
+        return {self.input_names[0]: normalise_images(pixels, self.normalisation)}
+
+
+def _build_ynet(config: BaseModel) -> Any:
+    from edgeperc.models.ynet import YNet
+
+    return YNet(config)
+
+
+def _generate_barcodes(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
+    rng = np.random.default_rng(seed)
+    scenes = [synthetic.barcode_scene(rng, tuple(config.input_hw)) for _ in range(count)]
+    return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
+
+
+def _generate_panoramas(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
+    rng = np.random.default_rng(seed)
+    scenes = [synthetic.panorama_scene(rng, tuple(config.input_hw)) for _ in range(count)]
+    return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
+
+
+def _evaluate_masks(outputs: Outputs, truth: Targets) -> dict[str, float]:
+    return {"mask_iou": metrics.mask_iou(outputs["mask"], truth)}
+
+
+def _evaluate_depth(outputs: Outputs, truth: Targets) -> dict[str, float]:
+    return {
+        "delta1": metrics.depth_delta1(outputs["depth"], truth),
+        "abs_rel": metrics.depth_abs_rel(outputs["depth"], truth),
+    }
+
+
+def _heads(config: BaseModel) -> tuple[str, ...]:
+    return tuple(config.heads)
+
+
+def _families() -> dict[str, Family]:
+    ynet_config = YNetConfig
+    return {
+        "ynet-barcode": Family(
+            name="ynet-barcode",
+            version="1.0",
+            description="Y-Net barcode segmentation on 400x400 grey crops (dissertation ch. 3)",
+            config_cls=ynet_config,
+            defaults={"in_channels": 1, "input_hw": (400, 400), "heads": ["mask"]},
+            input_names=("image",),
+            output_names=_heads,
+            normalisation=Normalisation(scale=1 / 255, mean=[0.5], std=[0.5], color="gray"),
+            build=_build_ynet,
+            generate=_generate_barcodes,
+            evaluate=_evaluate_masks,
+            primary_metric="mask_iou",
+            width_presets={"paper": 64, "small": 8},
+        ),
+        "ynet-depth": Family(
+            name="ynet-depth",
+            version="1.0",
+            description="Y-Net depth + aleatoric log-variance on 256x512 equirectangular RGB (App. B)",
+            config_cls=ynet_config,
+            defaults={"in_channels": 3, "input_hw": (256, 512), "heads": ["depth", "log_var"]},
+            input_names=("image",),
+            output_names=_heads,
+            normalisation=Normalisation(
+                scale=1 / 255, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], color="rgb"
+            ),
+            build=_build_ynet,
+            generate=_generate_panoramas,
+            evaluate=_evaluate_depth,
+            primary_metric="delta1",
+            width_presets={"paper": 64, "small": 8},
+        ),
+    }
+
+
+def family_names() -> list[str]:
+    return sorted(_families())
+
+
+def get_family(name: str) -> Family:
+    families = _families()
+    if name not in families:
+        raise ConfigError(f"unknown model family '{name}'; registered: {', '.join(sorted(families))}")
+    return families[name]

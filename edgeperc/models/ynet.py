@@ -1,0 +1,94 @@
+"""Y-Net (dissertation ch. 3 and App. B): a regular-convolution branch and a dilated branch with
+pyramid pooling, merged residually at every scale, decoded by transposed convolutions with skips.
+
+Shapes: input (B, C_in, H, W) float32 with H, W divisible by 16 (400x400 crops -> 25x25 at 1/16).
+Heads: ``mask`` (sigmoid probability, barcodes) or ``depth`` (softplus, metres) + ``log_var``
+(aleatoric log-variance, App. B eq. B.1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeperc.models.ynet_config import YNetConfig
+
+LEVELS = 5  # full, 1/2, 1/4, 1/8, 1/16
+DILATION_RATES = (1, 2, 4, 8, 16)
+
+
+def _conv(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class PyramidPooling(nn.Module):
+    """Global context at several scales (global mean + avg pools), upsampled and concatenated."""
+
+    def __init__(self, channels: int, kernels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kernels = kernels
+        branch_ch = max(1, channels // 2)
+        self.reduce = nn.ModuleList(nn.Conv2d(channels, branch_ch, 1) for _ in range(len(kernels) + 1))
+        self.out_channels = channels + branch_ch * (len(kernels) + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        pooled = [x.mean(dim=(2, 3), keepdim=True)] + [F.avg_pool2d(x, k, k) for k in self.kernels]
+        parts = [x]
+        for reduce, p in zip(self.reduce, pooled):
+            parts.append(F.interpolate(F.relu(reduce(p)), size=size, mode="bilinear", align_corners=False))
+        return torch.cat(parts, dim=1)
+
+
+class YNet(nn.Module):
+    def __init__(self, config: YNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, dw = config.base_width, int(config.dilated_width or config.base_width // 2)
+        widths = [w * 2**level for level in range(LEVELS)]
+        # Regular convolution module: conv, then (max-pool, conv) down to 1/16, doubling channels.
+        self.regular = nn.ModuleList(
+            _conv(config.in_channels if level == 0 else widths[level - 1], widths[level]) for level in range(LEVELS)
+        )
+        # Dilated convolution module: constant width, stride 2 after the first, rates 1..16.
+        self.dilated = nn.ModuleList(
+            _conv(config.in_channels if level == 0 else dw, dw, stride=1 if level == 0 else 2, dilation=rate)
+            for level, rate in enumerate(DILATION_RATES)
+        )
+        self.pyramid = PyramidPooling(dw, config.pyramid_kernels)
+        self.right_merge = _conv(self.pyramid.out_channels, widths[-1])
+        # Residual correction of the regular branch by the dilated branch at the finer scales.
+        self.lateral = nn.ModuleList(nn.Conv2d(dw, widths[level], 1) for level in range(LEVELS - 1))
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2) for level in range(LEVELS - 1)
+        )
+        self.decode = nn.ModuleList(_conv(2 * widths[level], widths[level]) for level in range(LEVELS - 1))
+        self.heads = nn.ModuleDict({name: nn.Conv2d(w, 1, 1) for name in config.heads})
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        reg, dil = image, image
+        nodes = []
+        for level in range(LEVELS):
+            if level:
+                reg = F.max_pool2d(reg, 2)
+            reg = self.regular[level](reg)
+            dil = self.dilated[level](dil)
+            if level < LEVELS - 1:
+                nodes.append(reg + self.lateral[level](dil))
+        x = reg + self.right_merge(self.pyramid(dil))
+        for level in reversed(range(LEVELS - 1)):
+            x = self.decode[level](torch.cat([self.up[level](x), nodes[level]], dim=1))
+        outputs = []
+        for name in self.config.heads:
+            y = self.heads[name](x)
+            if name == "mask":
+                y = torch.sigmoid(y)
+            elif name == "depth":
+                y = F.softplus(y)
+            outputs.append(y)
+        return tuple(outputs)

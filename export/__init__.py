@@ -1,0 +1,1 @@
+"""Export: PyTorch -> ONNX (checked), quantized ONNX, TensorRT engines."""

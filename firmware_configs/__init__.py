@@ -1,0 +1,1 @@
+"""Device targets, one YAML per device, validated by edgeperc.targets."""

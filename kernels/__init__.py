@@ -1,0 +1,1 @@
+"""CUDA pre/post-processing kernels; each has a numpy reference with the same signature."""

@@ -1,0 +1,1 @@
+"""Profiling: timers, percentiles, latency reports."""

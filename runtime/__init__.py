@@ -1,0 +1,1 @@
+"""Runtime: backends that run exported models, and pipelines built on them."""
