@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +19,7 @@ from rich.table import Table
 from edgeperc.errors import ConfigError, EdgepercError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Deploy PyTorch perception and policy models to edge devices.")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _parse_json(text: Optional[str], option: str) -> dict:
@@ -118,7 +119,7 @@ def quantize(
     held_out: Optional[str] = typer.Option(None, help="Held-out set (same kinds); default: family generator on another seed, or the tail of the calibration set."),
     held_out_samples: int = typer.Option(16, help="Held-out samples for the accuracy report."),
     keep_fp32: Optional[str] = typer.Option(None, help="Comma-separated op types or node names kept FP32 (default: Sigmoid, Softmax, Softplus, normalisation layers)."),
-    method: str = typer.Option("auto", help="auto | ort | modelopt (auto: ort for CPU targets, modelopt for TensorRT targets)."),
+    method: str = typer.Option("auto", help="auto | ort | modelopt (auto: ort for CPU targets; for TensorRT targets modelopt if installed, else ort with symmetric activations)."),
     target: Optional[str] = typer.Option(None, help="Device target (name or YAML) deciding the method under auto."),
     calibrate_method: str = typer.Option("minmax", help="ORT calibration: minmax | entropy | percentile."),
     seed: int = typer.Option(0, help="Seed of generated calibration data (held-out uses seed + 1000)."),
@@ -134,13 +135,16 @@ def quantize(
         raise ConfigError(f"--precision '{precision}' must be fp16 or int8 (INT4 weight-only is for LLM MatMuls)")
     if method not in ("auto", "ort", "modelopt"):
         raise ConfigError(f"--method '{method}' must be auto, ort or modelopt")
-    if method == "auto":
-        backend = "onnxruntime"
-        if target:
-            from edgeperc.targets import load_target
+    backend = "onnxruntime"
+    if target:
+        from edgeperc.targets import load_target
 
-            backend = load_target(target).backend
-        method = "modelopt" if backend == "tensorrt" else "ort"
+        backend = load_target(target).backend
+    if method == "auto":
+        import importlib.util
+
+        has_modelopt = importlib.util.find_spec("modelopt") is not None
+        method = "modelopt" if backend == "tensorrt" and has_modelopt else "ort"
     onnx_model = load_onnx(model)
     manifest = manifest_of(onnx_model)
     calib = None
@@ -156,7 +160,8 @@ def quantize(
         raise ConfigError("pass --held-out FOLDER or FILE.npz to measure the accuracy drop of this model")
     with console.status(f"quantizing {model.name} to {precision} ({method})…"):
         result = quantize_model(onnx_model, precision, calib, held, keep_fp32=_csv(keep_fp32), method=method,
-                                calibrate_method=calibrate_method, latency_runs=latency_runs)
+                                calibrate_method=calibrate_method, latency_runs=latency_runs,
+                                for_tensorrt=backend == "tensorrt")
     destination = out or model.with_name(f"{model.stem}.{precision}.onnx")
     save_onnx(result.model, destination)
     report_path = destination.with_suffix(".report.json")
@@ -218,6 +223,52 @@ def build(
         return
     path = build_engine(plan)
     console.print(f"[green]engine[/green] {path}")
+
+
+@app.command()
+def infer(
+    model: Path = typer.Argument(..., help="ONNX model (any precision)."),
+    images: Optional[list[Path]] = typer.Option(None, "--image", help="Image file(s), normalised with the manifest (repeatable)."),
+    npz: Optional[Path] = typer.Option(None, help="Inputs as an .npz keyed by input name (already normalised)."),
+    out: Path = typer.Option(Path("out/infer"), "--out", "-o", help="Folder for outputs.npz and PNG previews."),
+    providers: str = typer.Option("CPUExecutionProvider", help="ONNX Runtime providers, comma-separated, or 'auto'."),
+    runs: int = typer.Option(1, help="Repeat the call to report median/p99 latency."),
+) -> None:
+    """Run a model on the embedded default backend (ONNX Runtime, CPU) and save its outputs."""
+    from edgeperc.export.calibration import from_npz, read_image
+    from edgeperc.preprocess import normalise_images
+    from edgeperc.profiling.latency import summarise_ms, time_calls
+    from edgeperc.runtime.backends import OnnxRuntimeBackend
+    from edgeperc.runtime.preview import save_previews
+
+    backend = OnnxRuntimeBackend(model, providers=_csv(providers))
+    manifest = backend.manifest
+    if npz is not None:
+        samples = from_npz(npz, manifest)
+        feeds = {name: np.concatenate([f[name] for f in samples.feeds]) for name in samples.feeds[0]}
+    elif images:
+        spec = manifest.inputs[0]
+        if manifest.normalisation is None or len(spec.shape) != 4 or not all(isinstance(d, int) for d in spec.shape[1:]):
+            raise ConfigError(f"{model} has no normalisation or static (C, H, W) input in its manifest: pass --npz instead")
+        channels, height, width = spec.shape[1:]
+        import cv2
+
+        pixels = np.stack([cv2.resize(read_image(p, channels), (width, height), interpolation=cv2.INTER_AREA) for p in images])
+        feeds = {spec.name: normalise_images(pixels, manifest.normalisation)}
+    else:
+        raise ConfigError("pass --image FILE (repeatable) or --npz FILE")
+    outputs = backend.infer(feeds)
+    samples_ms = [backend.last_latency_ms]
+    if runs > 1:
+        samples_ms = list(time_calls(lambda: backend.infer(feeds), runs, warmup=0))
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "outputs.npz", **outputs)
+    previews = save_previews(outputs, out)
+    stats = summarise_ms(samples_ms)
+    for name, value in outputs.items():
+        console.print(f"  {name}: {value.shape} {value.dtype} min {value.min():.4g} max {value.max():.4g}")
+    console.print(f"  {backend.name} {','.join(backend.providers)}: median {stats.median_ms:.1f} ms, p99 {stats.p99_ms:.1f} ms over {stats.runs} run(s)")
+    console.print(f"[green]wrote[/green] {out / 'outputs.npz'}" + (f" and {len(previews)} preview(s)" if previews else ""))
 
 
 @app.command()

@@ -137,8 +137,29 @@ def check_model_precision(model: onnx.ModelProto, precision: str, label: str) ->
             "its scales from QuantizeLinear/DequantizeLinear nodes); quantize it first (edgeperc quantize) "
             "or build with fp16"
         )
+    asymmetric = asymmetric_quantizers(model)
+    if asymmetric:
+        raise ConfigError(
+            f"{label}: TensorRT takes only symmetric INT8 (int8 zero point 0), but {len(asymmetric)} Q/DQ node(s) "
+            f"have other zero points (first: '{asymmetric[0]}'); re-quantize for TensorRT: "
+            "edgeperc quantize MODEL --precision int8 --target <jetson target>"
+        )
     if precision == "int4" and not any(init.data_type == onnx.TensorProto.INT4 for init in model.graph.initializer):
         raise ConfigError(f"{label}: precision int4 needs INT4 weights behind DequantizeLinear; this graph has none")
+
+
+def asymmetric_quantizers(model: onnx.ModelProto) -> list[str]:
+    """Names of Q/DQ nodes whose zero point is non-zero or unsigned (TensorRT rejects both)."""
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in model.graph.initializer}
+    bad = []
+    for node in model.graph.node:
+        if node.op_type in _QDQ_OPS and len(node.input) > 2 and node.input[2] in initializers:
+            zero_point = initializers[node.input[2]]
+            if zero_point.data_type == onnx.TensorProto.UINT8 or numpy_helper.to_array(zero_point).any():
+                bad.append(node.name)
+    return bad
 
 
 def onnx_file_sha256(path: Path) -> str:

@@ -36,3 +36,28 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
     del folded.metadata_props[:]
     folded.metadata_props.extend(metadata)
     return folded, f"constant folding: {before} -> {len(folded.graph.node)} nodes"
+
+
+def topological_sort(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Reorder main-graph nodes so every input is produced before use (the FP16 converter appends
+    its input casts at the end, which the ONNX checker rejects). Stable for already-sorted graphs."""
+    graph = model.graph
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            missing = sorted({i for n in pending for i in n.input} - available - {o for n in pending for o in n.output})
+            raise ModelFileError(f"graph has a cycle or dangling inputs: {missing[:5]}")
+        ready_ids = {id(n) for n in ready}
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if id(n) not in ready_ids]
+    copies = [onnx.NodeProto() for _ in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+    return model

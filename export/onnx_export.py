@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -76,8 +77,12 @@ def torch_to_onnx(module: Any, example: dict[str, np.ndarray], input_names: list
     args = tuple(torch.from_numpy(example[name]) for name in input_names)
     axes = {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
     buffer = io.BytesIO()
-    torch.onnx.export(module, args, buffer, dynamo=False, input_names=input_names, output_names=output_names,
-                      opset_version=opset, dynamic_axes=axes, do_constant_folding=True)
+    # The TorchScript exporter is deprecated upstream but still gives the plainest graphs for
+    # TensorRT's parser (no functions, folded shapes); its deprecation notice is noise for users.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.onnx.export(module, args, buffer, dynamo=False, input_names=input_names, output_names=output_names,
+                          opset_version=opset, dynamic_axes=axes, do_constant_folding=True)
     return onnx.load_from_string(buffer.getvalue())
 
 

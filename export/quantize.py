@@ -18,23 +18,42 @@ import onnx
 
 from edgeperc.errors import BackendUnavailableError, ConfigError
 from edgeperc.export.calibration import SampleSet
+from edgeperc.export.graph_passes import topological_sort
 from edgeperc.manifest import AccuracyReport, CalibrationInfo, Manifest, graph_sha256, manifest_of, write_manifest
 from edgeperc.models import metrics
 from edgeperc.profiling.latency import summarise_ms, time_interleaved
 from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 Method = Literal["ort", "modelopt"]
-DEFAULT_KEEP_FP32 = ("Sigmoid", "Softmax", "Softplus", "LayerNormalization", "InstanceNormalization")
+# "heads": the last weighted layer before each graph output and what follows it, so logits are
+# never squeezed through int8 right before a sigmoid/softplus.
+DEFAULT_KEEP_FP32 = ("heads", "Sigmoid", "Softmax", "Softplus", "LayerNormalization", "InstanceNormalization")
+_WEIGHTED = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+def output_heads(model: onnx.ModelProto) -> list[str]:
+    """Names of nodes from each graph output back to (and including) its last weighted layer."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    heads: list[str] = []
+    for output in model.graph.output:
+        node = producers.get(output.name)
+        while node is not None:
+            heads.append(node.name)
+            if node.op_type in _WEIGHTED or not node.input:
+                break
+            node = producers.get(node.input[0])
+    return heads
 
 
 def resolve_nodes(model: onnx.ModelProto, keep_fp32: list[str]) -> list[str]:
-    """Node names to keep FP32 from a list of op types and/or node names; unknown names are errors."""
+    """Node names to keep FP32 from op types, node names and "heads"; unknown names are errors."""
     names = {node.name for node in model.graph.node}
     ops = {node.op_type for node in model.graph.node}
     unknown = [k for k in keep_fp32 if k not in names and k not in ops and k not in DEFAULT_KEEP_FP32]
     if unknown:
         raise ConfigError(f"--keep-fp32 {unknown}: no node or op type of that name in the graph")
-    return [n.name for n in model.graph.node if n.name in keep_fp32 or n.op_type in keep_fp32]
+    heads = set(output_heads(model)) if "heads" in keep_fp32 else set()
+    return [n.name for n in model.graph.node if n.name in keep_fp32 or n.op_type in keep_fp32 or n.name in heads]
 
 
 def to_fp16(model: onnx.ModelProto, keep_fp32: list[str]) -> onnx.ModelProto:
@@ -42,7 +61,8 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: list[str]) -> onnx.ModelProto:
 
     ops = [k for k in keep_fp32 if k in {n.op_type for n in model.graph.node}]
     nodes = resolve_nodes(model, keep_fp32)
-    return convert_float_to_float16(model, keep_io_types=True, op_block_list=ops or None, node_block_list=nodes or None, disable_shape_infer=False)
+    converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=ops or None, node_block_list=nodes or None, disable_shape_infer=False)
+    return topological_sort(converted)
 
 
 class _Reader:
@@ -58,7 +78,10 @@ class _Reader:
         pass
 
 
-def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[str], calibrate_method: str = "minmax") -> onnx.ModelProto:
+def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[str], calibrate_method: str = "minmax",
+                symmetric_activations: bool = False) -> onnx.ModelProto:
+    """ORT QDQ, per-channel int8 weights; symmetric activations (zero point 0) when TensorRT will
+    build the result, asymmetric (a little more accurate) for the ONNX Runtime CPU target."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
@@ -72,7 +95,7 @@ def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[
             str(src), str(dst), _Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude, calibrate_method=methods[calibrate_method],
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True},
         )
         return onnx.load(str(dst))
 
@@ -158,6 +181,7 @@ def quantize_model(
     method: Method = "ort",
     calibrate_method: str = "minmax",
     latency_runs: int = 20,
+    for_tensorrt: bool = False,
 ) -> QuantizeResult:
     """Quantize ``model`` (FP32, with or without manifest); the result carries the report in its manifest."""
     source = manifest_of(model)
@@ -169,9 +193,10 @@ def quantize_model(
     elif precision == "int8":
         if calibration is None or not len(calibration):
             raise ConfigError("INT8 needs a calibration set (--calibration FOLDER, FILE.npz or family)")
-        quantized = to_int8_modelopt(model, calibration, keep) if method == "modelopt" else to_int8_ort(model, calibration, keep, calibrate_method)
+        quantized = to_int8_modelopt(model, calibration, keep) if method == "modelopt" else to_int8_ort(model, calibration, keep, calibrate_method, symmetric_activations=for_tensorrt)
         calib_info = CalibrationInfo(source=calibration.source, samples=len(calibration),
-                                     method=f"{method}:{calibrate_method if method == 'ort' else 'modelopt-default'}",
+                                     method=f"{method}:{calibrate_method if method == 'ort' else 'modelopt-default'}"
+                                            + (":symmetric" if for_tensorrt or method == "modelopt" else ""),
                                      description=calibration.description)
     else:
         raise ConfigError(f"--precision '{precision}' must be fp16 or int8")

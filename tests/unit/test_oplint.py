@@ -34,3 +34,22 @@ def test_release_matters_for_new_ops():
     model = _model(helper.make_node("HannWindow", ["x"], ["y"], name="hann"))
     assert lint_model(model, "10.15").clean
     assert [f.status for f in lint_model(model, "10.3").findings] == ["unsupported"]
+
+
+def test_topological_sort_repairs_order_and_keeps_sorted_graphs():
+    import onnx
+
+    from edgeperc.export.graph_passes import topological_sort
+
+    nodes = [helper.make_node("Relu", ["a"], ["y"], name="second"), helper.make_node("Neg", ["x"], ["a"], name="first")]
+    model = _model(*nodes)
+    model.opset_import[0].version = 17
+    try:
+        onnx.checker.check_model(model)
+        raise AssertionError("unsorted graph should fail the checker")
+    except onnx.checker.ValidationError:
+        pass
+    sorted_model = topological_sort(model)
+    assert [n.name for n in sorted_model.graph.node] == ["first", "second"]
+    onnx.checker.check_model(sorted_model)
+    assert [n.name for n in topological_sort(sorted_model).graph.node] == ["first", "second"]
