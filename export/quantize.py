@@ -1,6 +1,6 @@
 """FP16 and INT8 (QDQ) quantization with a measured accuracy-drop report.
 
-Tool choice, per target (see ../docs/quantization.md): ONNX Runtime's ``quantize_static`` for the
+Tool choice, per target (README: "Quantization: which tool, and why"): ONNX Runtime's ``quantize_static`` for the
 CPU target (ORT turns its QDQ into QLinearConv: faster than FP32 on the CPU), NVIDIA ModelOpt for
 TensorRT targets (Q/DQ placed where TensorRT fuses them; ORT runs its output as fake-quant, slower
 than FP32). FP16 uses ORT's float16 converter with graph I/O kept FP32.
