@@ -8,6 +8,8 @@ than FP32). FP16 uses ORT's float16 converter with graph I/O kept FP32.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,19 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: list[str]) -> onnx.ModelProto:
     return topological_sort(converted)
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ORT's quantizer logs a pre-processing hint on the root logger at every call; the graph was
+    already shape-inferred and constant-folded at export, so the hint is noise here."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 class _Reader:
     """ONNX Runtime's CalibrationDataReader protocol over a SampleSet."""
 
@@ -88,7 +103,7 @@ def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[
     if calibrate_method not in methods:
         raise ConfigError(f"--calibrate-method '{calibrate_method}' must be one of {sorted(methods)}")
     exclude = resolve_nodes(model, keep_fp32)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         src, dst = Path(tmp, "in.onnx"), Path(tmp, "out.onnx")
         onnx.save(model, src)
         quantize_static(

@@ -1,0 +1,1 @@
+"""Synthetic data the package generates itself: barcode scenes (UHR canvases with ground truth)."""
