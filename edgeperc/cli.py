@@ -321,6 +321,12 @@ def families() -> None:
     console.print(table)
 
 
+from edgeperc.cli_barcode import generate_app, scan  # noqa: E402  (verbs kept in their own module)
+
+app.command()(scan)
+app.add_typer(generate_app, name="generate")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: EdgepercError -> one line on stderr + its exit code."""
     try:

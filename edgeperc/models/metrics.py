@@ -45,3 +45,23 @@ def top1_agreement(reference: np.ndarray, other: np.ndarray) -> float:
 def mask_agreement(reference: np.ndarray, other: np.ndarray, threshold: float = 0.5) -> float:
     """Share of pixels on the same side of ``threshold`` in both outputs."""
     return float(np.mean((reference >= threshold) == (other >= threshold)))
+
+
+def box_recall(proposals: list[np.ndarray], truths: list[np.ndarray], min_covered: float = 0.9) -> float:
+    """Share of truth boxes with >= ``min_covered`` of their area inside one proposal (the
+    dissertation's RPN accuracy: truth boxes inside proposed regions / all truth boxes)."""
+    found, total = 0, 0
+    for boxes, gt in zip(proposals, truths):
+        gt = np.asarray(gt, np.float64).reshape(-1, 4)
+        total += len(gt)
+        if len(gt) == 0 or len(boxes) == 0:
+            continue
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        ix0 = np.maximum(gt[:, None, 0], boxes[None, :, 0])
+        iy0 = np.maximum(gt[:, None, 1], boxes[None, :, 1])
+        ix1 = np.minimum(gt[:, None, 2], boxes[None, :, 2])
+        iy1 = np.minimum(gt[:, None, 3], boxes[None, :, 3])
+        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        area = np.maximum((gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]), 1e-9)
+        found += int(((inter / area[:, None]).max(1) >= min_covered).sum())
+    return 1.0 if total == 0 else found / total

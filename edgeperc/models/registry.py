@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from edgeperc.errors import ConfigError
 from edgeperc.manifest import Normalisation
 from edgeperc.models import metrics, synthetic
+from edgeperc.models.rpn_config import BarcodeRPNConfig
 from edgeperc.models.ynet_config import YNetConfig
 from edgeperc.preprocess import normalise_images
 
@@ -34,7 +35,7 @@ class Family:
     normalisation: Normalisation
     build: Callable[[BaseModel], Any]
     generate: Callable[[BaseModel, int, int], tuple[np.ndarray, Targets]]
-    evaluate: Callable[[Outputs, Targets], dict[str, float]]
+    evaluate: Callable[[BaseModel, Outputs, Targets], dict[str, float]]
     primary_metric: str
     higher_is_better: bool = True
     dynamic_batch: bool = True
@@ -65,10 +66,22 @@ def _build_ynet(config: BaseModel) -> Any:
     return YNet(config)
 
 
+def _build_rpn(config: BaseModel) -> Any:
+    from edgeperc.models.rpn import BarcodeRPN
+
+    return BarcodeRPN(config)
+
+
 def _generate_barcodes(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
-    rng = np.random.default_rng(seed)
-    scenes = [synthetic.barcode_scene(rng, tuple(config.input_hw)) for _ in range(count)]
-    return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
+    from edgeperc.synth.barcode_samples import ynet_crops
+
+    return ynet_crops(count, seed, tuple(config.input_hw))
+
+
+def _generate_rpn(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
+    from edgeperc.synth.barcode_samples import rpn_samples
+
+    return rpn_samples(count, seed, lr_px=config.input_hw[0])
 
 
 def _generate_panoramas(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
@@ -77,11 +90,21 @@ def _generate_panoramas(config: BaseModel, count: int, seed: int) -> tuple[np.nd
     return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
 
 
-def _evaluate_masks(outputs: Outputs, truth: Targets) -> dict[str, float]:
+def _evaluate_masks(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
     return {"mask_iou": metrics.mask_iou(outputs["mask"], truth)}
 
 
-def _evaluate_depth(outputs: Outputs, truth: Targets) -> dict[str, float]:
+def _evaluate_rpn(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
+    from edgeperc.runtime.pipelines.barcode.proposals import make_anchors, propose_regions
+
+    grid = outputs["objectness"].shape[2:]
+    anchors = make_anchors(grid, config.stride_px, config.anchor_sizes_px, config.anchor_ratios)
+    proposals = [propose_regions(o, d, anchors, tuple(config.input_hw))[0] for o, d in zip(outputs["objectness"], outputs["deltas"])]
+    return {"proposal_recall": metrics.box_recall(proposals, list(truth)),
+            "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
+
+
+def _evaluate_depth(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
     return {
         "delta1": metrics.depth_delta1(outputs["depth"], truth),
         "abs_rel": metrics.depth_abs_rel(outputs["depth"], truth),
@@ -92,13 +115,17 @@ def _heads(config: BaseModel) -> tuple[str, ...]:
     return tuple(config.heads)
 
 
+def _rpn_outputs(config: BaseModel) -> tuple[str, ...]:
+    return ("objectness", "deltas")
+
+
 def _families() -> dict[str, Family]:
     ynet_config = YNetConfig
     return {
         "ynet-barcode": Family(
             name="ynet-barcode",
             version="1.0",
-            description="Y-Net barcode segmentation on 400x400 grey crops (dissertation ch. 3)",
+            description="Y-Net barcode segmentation on 400x400 grey crops of UHR frames (dissertation ch. 3)",
             config_cls=ynet_config,
             defaults={"in_channels": 1, "input_hw": (400, 400), "heads": ["mask"]},
             input_names=("image",),
@@ -109,6 +136,21 @@ def _families() -> dict[str, Family]:
             evaluate=_evaluate_masks,
             primary_metric="mask_iou",
             width_presets={"paper": 64, "small": 8},
+        ),
+        "barcode-rpn": Family(
+            name="barcode-rpn",
+            version="1.0",
+            description="Modified RPN proposing barcode regions on a 256x256 copy of a UHR frame (ch. 3)",
+            config_cls=BarcodeRPNConfig,
+            defaults={},
+            input_names=("image",),
+            output_names=_rpn_outputs,
+            normalisation=Normalisation(scale=1 / 255, mean=[0.5], std=[0.5], color="gray"),
+            build=_build_rpn,
+            generate=_generate_rpn,
+            evaluate=_evaluate_rpn,
+            primary_metric="proposal_recall",
+            width_presets={"small": 16},
         ),
         "ynet-depth": Family(
             name="ynet-depth",

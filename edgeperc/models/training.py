@@ -10,15 +10,44 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeperc.errors import ConfigError
 from edgeperc.models.checkpoints import save_checkpoint
 from edgeperc.models.registry import Family
 from edgeperc.preprocess import normalise_images
 
 
-def _loss(family: Family, outputs, truth):
+def _prepare_targets(family: Family, config, truth) -> dict:
+    """Pool targets as tensors: dense maps for Y-Net families, anchor labels for the RPN."""
+    import torch
+
+    if family.name != "barcode-rpn":
+        return {"truth": torch.from_numpy(np.asarray(truth))}
+    from edgeperc.runtime.pipelines.barcode.proposals import anchor_targets, make_anchors
+
+    grid = (config.input_hw[0] // config.stride_px, config.input_hw[1] // config.stride_px)
+    anchors = make_anchors(grid, config.stride_px, config.anchor_sizes_px, config.anchor_ratios)
+    pairs = [anchor_targets(anchors, boxes) for boxes in truth]
+    return {"labels": torch.from_numpy(np.stack([p[0] for p in pairs]).astype(np.int64)),
+            "deltas": torch.from_numpy(np.stack([p[1] for p in pairs]))}
+
+
+def _loss(family: Family, outputs, targets: dict):
     import torch
     import torch.nn.functional as F
 
+    if family.name == "barcode-rpn":
+        objectness, deltas = outputs
+        batch, anchors, height, width = objectness.shape
+        prob = objectness.permute(0, 2, 3, 1).reshape(batch, -1).clamp(1e-6, 1 - 1e-6)
+        pred = deltas.view(batch, anchors, 4, height, width).permute(0, 3, 4, 1, 2).reshape(batch, -1, 4)
+        labels = targets["labels"]
+        positive, negative = labels == 1, labels == 0
+        bce = F.binary_cross_entropy(prob, positive.float(), reduction="none")
+        # Balanced: positives are a few dozen of 12k anchors; each side gets equal weight.
+        obj = bce[positive].mean() + bce[negative].mean() if positive.any() else bce[negative].mean()
+        reg = F.smooth_l1_loss(pred[positive], targets["deltas"][positive], beta=1 / 9) if positive.any() else prob.sum() * 0
+        return obj + reg
+    truth = targets["truth"]
     if family.primary_metric == "mask_iou":
         prob = outputs[0].clamp(1e-6, 1 - 1e-6)
         return F.binary_cross_entropy(prob, truth[:, None].float())
@@ -41,6 +70,8 @@ def train_family(
     crop_hw: tuple[int, int] | None = None,
 ) -> dict:
     """Train on a pool of generated samples; writes ``out`` (.safetensors) and ``out``.json."""
+    if crop_hw is not None and family.name == "barcode-rpn":
+        raise ConfigError("--crop does not apply to barcode-rpn (it sees the whole 256x256 copy)")
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -49,7 +80,7 @@ def train_family(
     model = family.build(config)
     pixels, truth = family.generate(config, pool, seed)
     inputs = torch.from_numpy(normalise_images(pixels, family.normalisation))
-    targets = torch.from_numpy(np.asarray(truth))
+    targets = _prepare_targets(family, config, truth)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(1, steps))
     rng = np.random.default_rng(seed + 1)
@@ -59,12 +90,15 @@ def train_family(
         task = progress.add_task("train", total=steps, name=family.name, loss=float("nan"))
         for _ in range(steps):
             index = torch.from_numpy(rng.choice(pool, size=batch, replace=False))
-            x, y = inputs[index], targets[index]
+            x = inputs[index]
+            y = {key: value[index] for key, value in targets.items()}
             if crop_hw is not None:  # fully convolutional: train on crops, 4x cheaper on a CPU
                 top = int(rng.integers(0, x.shape[2] - crop_hw[0] + 1))
                 left = int(rng.integers(0, x.shape[3] - crop_hw[1] + 1))
                 x = x[:, :, top : top + crop_hw[0], left : left + crop_hw[1]]
-                y = y[:, top : top + crop_hw[0], left : left + crop_hw[1]]
+                y = {"truth": y["truth"][:, top : top + crop_hw[0], left : left + crop_hw[1]]}
+            if rng.random() < 0.5 and family.name == "ynet-barcode":  # flips keep codes codes
+                x, y = x.flip(-1), {"truth": y["truth"].flip(-1)}
             loss = _loss(family, model(x), y)
             optimiser.zero_grad()
             loss.backward()
@@ -77,7 +111,7 @@ def train_family(
     with torch.no_grad():
         outs = model(torch.from_numpy(normalise_images(held_pixels, family.normalisation)))
     names = family.output_names(config)
-    held_metrics = family.evaluate({n: o.numpy() for n, o in zip(names, outs)}, held_truth)
+    held_metrics = family.evaluate(config, {n: o.numpy() for n, o in zip(names, outs)}, held_truth)
     record = {
         "family": family.name,
         "config": config.model_dump(mode="json"),

@@ -37,6 +37,7 @@ class SceneRecipe(BaseModel):
     contrast: tuple[float, float] = (0.7, 1.0)
     jpeg_quality: tuple[int, int] | None = (70, 95)
     symbologies: tuple[str, ...] | None = None
+    degrade: bool = True  # False: skip full-frame blur/noise/JPEG (they vanish in a 256 px copy anyway)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ def generate_scene(rng: np.random.Generator, recipe: SceneRecipe) -> Scene:
         blob = (centre_px[0] - radius[0], centre_px[1] - radius[1], centre_px[0] + radius[0], centre_px[1] + radius[1])
         if not _overlaps(blob, placed, gap_px=8):
             cv2.ellipse(canvas, centre_px, radius, float(rng.uniform(0, 180)), 0, 360, int(rng.uniform(0, 40)), -1)
-    _degrade(rng, canvas, recipe)
+    if recipe.degrade:
+        _degrade(rng, canvas, recipe)
     return Scene(image=canvas, barcodes=truths)
 
 

@@ -1,0 +1,1 @@
+"""Pipelines: pure pre/post-processing stages composed around backends."""

@@ -1,0 +1,1 @@
+"""Barcode pipeline stages: masks to boxes, NMS and duplicate merging, crop planning, decoding."""
