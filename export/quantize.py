@@ -146,6 +146,7 @@ def accuracy_report(
     held_out: SampleSet,
     family_name: str | None,
     latency_runs: int = 20,
+    source_config: dict | None = None,
 ) -> AccuracyReport:
     """Family metric (or output drift) on ``held_out``, plus size and CPU latency ratios."""
     ref_backend, q_backend = OnnxRuntimeBackend(reference), OnnxRuntimeBackend(quantized)
@@ -170,8 +171,9 @@ def accuracy_report(
 
         family = get_family(family_name)
         metric, higher = family.primary_metric, family.higher_is_better
-        ref_value = family.evaluate(ref_cat, held_out.targets)[metric]
-        q_value = family.evaluate(q_cat, held_out.targets)[metric]
+        config = family.make_config(source_config)
+        ref_value = family.evaluate(config, ref_cat, held_out.targets)[metric]
+        q_value = family.evaluate(config, q_cat, held_out.targets)[metric]
     else:
         metric, higher = "cosine_to_fp32", True
         ref_value, q_value = 1.0, drift["cosine"]
@@ -216,7 +218,7 @@ def quantize_model(
     else:
         raise ConfigError(f"--precision '{precision}' must be fp16 or int8")
     quantized.ClearField("metadata_props")
-    report = accuracy_report(model, quantized, held_out, source.family, latency_runs)
+    report = accuracy_report(model, quantized, held_out, source.family, latency_runs, source.family_config)
     manifest = source.model_copy(update={
         "precision": precision, "calibration": calib_info, "accuracy": report,
         "parent_graph_sha256": graph_sha256(model), "keep_fp32_nodes": resolve_nodes(model, keep),

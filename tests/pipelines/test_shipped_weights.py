@@ -21,7 +21,7 @@ def test_exported_shipped_weights_hold_their_metric(tmp_path, name, floor):
     config = family.make_config(backend.manifest.family_config)
     pixels, truth = family.generate(config, 4, seed=777)
     feeds = family.example_inputs(config, 4, seed=777)
-    metric = family.evaluate(backend.infer(feeds), truth)[family.primary_metric]
+    metric = family.evaluate(config, backend.infer(feeds), truth)[family.primary_metric]
     assert metric > floor, f"{name} {family.primary_metric} {metric:.3f} <= {floor}"
     # and a blank input is not mistaken for the trained signal
     if name == "ynet-barcode":
