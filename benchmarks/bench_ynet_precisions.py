@@ -39,7 +39,7 @@ def machine() -> str:
 
 def paper_checkpoint(steps: int) -> Path:
     """Width 64 is too large to ship (65 MB): train it here once on the synthetic set (cached)."""
-    path = CACHE / f"ynet-barcode-w64-s{steps}.safetensors"
+    path = CACHE / f"ynet-barcode-w64-zx-s{steps}.safetensors"  # zx: trained on zxing-cpp scenes
     if not path.exists():
         subprocess.run(["edgeperc", "train", "ynet-barcode", "--width", "64", "--steps", str(steps), "--batch", "4",
                         "--pool", "64", "--crop", "192x192", "--seed", "0", "--lr", "1e-3", "-o", str(path)], check=True)
@@ -125,6 +125,19 @@ def markdown(results: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace (or append) the block between this benchmark's markers in docs/BENCHMARKS.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        current = before + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-small", type=int, default=60)
@@ -144,7 +157,7 @@ def main() -> None:
     command = "python benchmarks/bench_ynet_precisions.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k in ("runs_small", "runs_paper", "paper_steps"))
     section = markdown(results, command)
-    (ROOT / "docs" / "benchmarks" / "ynet_precisions.md").write_text(section)
+    write_section(ROOT / "docs" / "BENCHMARKS.md", "ynet-precisions", section)
     print(section)
 
 

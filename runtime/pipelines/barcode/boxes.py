@@ -110,6 +110,17 @@ def rect_geometry(points_xy: np.ndarray) -> tuple[tuple[float, float], float, fl
     return (float(rect[0][0]), float(rect[0][1])), long_px, short_px, angle
 
 
+def _pixel_box(polygon: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """Pixels whose centres the polygon's bounds reach → (x0, y0, x1, y1), x1/y1 exclusive, clipped."""
+    # minAreaRect works in float32: a corner meant to sit on pixel 20 comes back as 19.99998.
+    eps = 1e-2
+    xs, ys = polygon[:, 0].astype(np.float64), polygon[:, 1].astype(np.float64)
+    return (int(np.clip(math.floor(xs.min() + eps), 0, width)),
+            int(np.clip(math.floor(ys.min() + eps), 0, height)),
+            int(np.clip(math.floor(xs.max() + eps) + 1, 0, width)),
+            int(np.clip(math.floor(ys.max() + eps) + 1, 0, height)))
+
+
 def masks_to_boxes(prob: np.ndarray, threshold: float = 0.5, erode_px: int = 2,
                    margin_px: int = 2, min_area_px: int = 30) -> list[Detection]:
     """(H, W) float32 probabilities in [0, 1] → detections, one per separated barcode.
@@ -118,7 +129,8 @@ def masks_to_boxes(prob: np.ndarray, threshold: float = 0.5, erode_px: int = 2,
     ``erode_px`` (touching barcodes separated by fewer than 2·erode_px+1 pixels of width are
     split), outer contours are found on the eroded mask, and each box/polygon is grown by
     ``margin_px`` (≈ erode_px restores the original size). A barcode's pixels are the
-    above-threshold pixels of the un-eroded mask inside its contour dilated by ``erode_px``; the
+    above-threshold pixels of the un-eroded mask inside its filled contour dilated by a
+    (2·erode_px+1)² square; the
     score is their mean probability and ``area_px`` their count. Components with fewer than
     ``min_area_px`` such pixels are dropped. Detections are sorted by score, highest first.
     """
@@ -147,7 +159,8 @@ def masks_to_boxes(prob: np.ndarray, threshold: float = 0.5, erode_px: int = 2,
         filled = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.drawContours(filled, [contour], -1, 1, thickness=cv2.FILLED, offset=(-x0, -y0))
         if erode_px > 0:
-            filled = cv2.dilate(filled, kernel)
+            # A square grows back the rectangle corners a disk would leave out; ∩ mask below.
+            filled = cv2.dilate(filled, np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8))
         region = (filled > 0) & (binary[y0:y1, x0:x1] > 0)
         area_px = int(region.sum())
         if area_px == 0 or area_px < min_area_px:
@@ -157,12 +170,7 @@ def masks_to_boxes(prob: np.ndarray, threshold: float = 0.5, erode_px: int = 2,
         center, long_px, short_px, angle = rect_geometry(contour.reshape(-1, 2))
         polygon = oriented_polygon(center, long_px + 2 * margin_px, short_px + 2 * margin_px, angle)
         polygon.setflags(write=False)
-        box = (
-            int(np.clip(math.floor(float(polygon[:, 0].min()) + 1e-6), 0, width)),
-            int(np.clip(math.floor(float(polygon[:, 1].min()) + 1e-6), 0, height)),
-            int(np.clip(math.floor(float(polygon[:, 0].max()) + 1e-6) + 1, 0, width)),
-            int(np.clip(math.floor(float(polygon[:, 1].max()) + 1e-6) + 1, 0, height)),
-        )
+        box = _pixel_box(polygon, width, height)
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         detections.append(Detection(box, polygon, angle, score, float(area_px)))

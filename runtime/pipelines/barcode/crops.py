@@ -78,10 +78,11 @@ def plan_crops(boxes_uhr: np.ndarray, uhr_hw: tuple[int, int], crop_px: int = 40
     axis (slid back inside the image); a larger one is tiled over the proposal ± ``context_px``
     with windows overlapping by at least ``overlap_px`` (default max(context_px, crop_px // 4)).
     Each proposal no larger than a window lies wholly inside at least one window; a larger one is
-    covered by the union of its tiles. Windows are planned for the largest proposals first; a
-    window is skipped when an earlier window already contains the part of the proposal ±
-    context_px it was meant for (so nearby proposals share a crop). Proposals are clipped to the image first; empty
-    ones are ignored.
+    covered by the union of its tiles. Proposals are taken largest first and grouped while the
+    group's bounding box plus context_px on each side still fits in one window (nearby barcodes
+    share a crop); a window is skipped when an earlier window already contains the part of its
+    group ± context_px it was meant for. Proposals are clipped to the image first; empty ones
+    are ignored.
     """
     boxes = check_boxes_xyxy(boxes_uhr, "boxes_uhr")
     height, width = _check_hw("uhr_hw", uhr_hw)
@@ -100,11 +101,25 @@ def plan_crops(boxes_uhr: np.ndarray, uhr_hw: tuple[int, int], crop_px: int = 40
     ], axis=1).astype(np.int64) if boxes.size else np.zeros((0, 4), np.int64)
     areas = (pixel_boxes[:, 2] - pixel_boxes[:, 0]) * (pixel_boxes[:, 3] - pixel_boxes[:, 1])
 
-    windows: list[tuple[int, int, int, int]] = []
+    # Group proposals whose union, with its context, still fits in one window: nearby barcodes
+    # then share a crop instead of each getting its own overlapping one.
+    groups: list[list[int]] = []
+    fit = crop_px - 2 * context_px
     for index in np.argsort(-areas, kind="stable"):
         x0, y0, x1, y1 = (int(v) for v in pixel_boxes[index])
         if x1 <= x0 or y1 <= y0:
             continue
+        for group in groups:
+            ux0, uy0 = min(group[0], x0), min(group[1], y0)
+            ux1, uy1 = max(group[2], x1), max(group[3], y1)
+            if ux1 - ux0 <= fit and uy1 - uy0 <= fit:
+                group[:] = [ux0, uy0, ux1, uy1]
+                break
+        else:
+            groups.append([x0, y0, x1, y1])
+
+    windows: list[tuple[int, int, int, int]] = []
+    for x0, y0, x1, y1 in groups:
         for wy in _axis_starts(y0, y1, height, crop_px, context_px, overlap_px):
             for wx in _axis_starts(x0, x1, width, crop_px, context_px, overlap_px):
                 window = (wx, wy, wx + crop_px, wy + crop_px)
