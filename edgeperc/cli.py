@@ -321,10 +321,11 @@ def families() -> None:
     console.print(table)
 
 
-from edgeperc.cli_barcode import generate_app, scan  # noqa: E402  (verbs kept in their own module)
+from edgeperc.cli_barcode import eval_app, generate_app, scan  # noqa: E402  (verbs kept in their own module)
 
 app.command()(scan)
 app.add_typer(generate_app, name="generate")
+app.add_typer(eval_app, name="eval")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

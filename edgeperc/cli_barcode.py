@@ -16,6 +16,7 @@ from edgeperc.errors import ConfigError, EdgepercError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".jp2"}
 generate_app = typer.Typer(no_args_is_help=True, help="Generate synthetic data sets (deterministic per seed).")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate pipelines on generated held-out sets.")
 
 
 def shipped_model(name: str) -> Path:
@@ -39,6 +40,18 @@ def expand_images(paths: list[Path]) -> list[Path]:
     return files
 
 
+def make_scanner(target: Optional[str], rpn_model: Optional[Path], ynet_model: Optional[Path], decode: bool = True):
+    """A BarcodeScanner on the target's backend (ONNX Runtime CPU by default) with shipped models."""
+    from edgeperc.runtime.backends.factory import open_backend
+    from edgeperc.runtime.pipelines.barcode.pipeline import BarcodeScanner, ScanConfig
+    from edgeperc.targets import load_target
+
+    target_config = load_target(target) if target else None
+    return BarcodeScanner(open_backend(rpn_model or shipped_model("barcode-rpn-w16.onnx"), target_config),
+                          open_backend(ynet_model or shipped_model("ynet-barcode-w8.onnx"), target_config),
+                          ScanConfig(decode=decode))
+
+
 def scan(
     images: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     target: Optional[str] = typer.Option(None, help="Device target (name or YAML); default: ONNX Runtime on the CPU."),
@@ -50,16 +63,10 @@ def scan(
     no_decode: bool = typer.Option(False, help="Detect only; skip zxing-cpp decoding."),
 ) -> None:
     """Find and decode barcodes: proposals on a 256 px copy, Y-Net on 400 px crops, zxing-cpp."""
-    from edgeperc.runtime.backends.factory import open_backend
     from edgeperc.runtime.imageio import read_gray
     from edgeperc.runtime.pipelines.barcode.overlay import draw_overlay
-    from edgeperc.runtime.pipelines.barcode.pipeline import BarcodeScanner, ScanConfig
-    from edgeperc.targets import load_target
 
-    target_config = load_target(target) if target else None
-    scanner = BarcodeScanner(open_backend(rpn_model or shipped_model("barcode-rpn-w16.onnx"), target_config),
-                             open_backend(ynet_model or shipped_model("ynet-barcode-w8.onnx"), target_config),
-                             ScanConfig(decode=not no_decode))
+    scanner = make_scanner(target, rpn_model, ynet_model, decode=not no_decode)
     files = expand_images(images)
     console = Console(stderr=as_json, soft_wrap=True)
     failures = 0
@@ -137,3 +144,37 @@ def generate_barcodes(
             progress.advance(task)
     writer.write(out / "annotations.json")
     Console().print(f"[green]wrote[/green] {count} scenes, {writer.annotation_count} barcodes to {out}")
+
+
+@eval_app.command("barcode")
+def eval_barcode(
+    count: int = typer.Option(20, help="Held-out scenes to generate."),
+    size: int = typer.Option(4096, help="Side of the square scenes in pixels."),
+    seed: int = typer.Option(2024, help="Held-out seed (training used 0)."),
+    mean_count: float = typer.Option(4.0, help="Poisson mean of barcodes per scene."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    target: Optional[str] = typer.Option(None, help="Device target (name or YAML)."),
+    rpn_model: Optional[Path] = typer.Option(None, help="RPN ONNX (default: shipped)."),
+    ynet_model: Optional[Path] = typer.Option(None, help="Y-Net ONNX (default: shipped)."),
+) -> None:
+    """COCO AP/AR, pixel metrics, RPN recall and decode rate (the dissertation's Tables 3.1-3.3)."""
+    from rich.table import Table
+
+    from edgeperc.evaluation.barcode import PAPER_TABLE_3_1, evaluate_scanner
+    from edgeperc.synth.barcode_scenes import SceneRecipe
+
+    scanner = make_scanner(target, rpn_model, ynet_model)
+    recipe = SceneRecipe(size_hw=(size, size), mean_count=mean_count)
+    console = Console(stderr=as_json)
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("eval", total=count)
+        report = evaluate_scanner(scanner, recipe, count, seed, progress=lambda: progress.advance(task))
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    table = Table("metric", "edgeperc (this run)", "dissertation Table 3.1-3.3")
+    for key, value in report.items():
+        if isinstance(value, float):
+            paper = PAPER_TABLE_3_1.get(key)
+            table.add_row(key, f"{value:.4f}", "" if paper is None else f"{paper:g}")
+    console.print(table)

@@ -40,6 +40,8 @@ class ScanConfig(BaseModel):
     margin_px: int = Field(2, ge=0, le=64)
     min_area_px: int = Field(40, ge=1)
     min_score: float = Field(0.5, ge=0, le=1)
+    min_edge_density: float = Field(0.15, ge=0, le=1, description="undecoded regions with fewer edge pixels are dropped")
+    fragment_overlap: float = Field(0.5, ge=0, le=1, description="undecoded boxes this much inside a decoded one are dropped")
     ynet_batch: int = Field(8, ge=1, le=256)
     decode: bool = True
 
@@ -106,6 +108,37 @@ def small_frame_windows(frame_hw: tuple[int, int], config: ScanConfig) -> list[W
         whole = np.array([[0, 0, width, height]], np.float64)
         windows += [Window(int(x0), int(y0), config.crop_px) for x0, y0, _, _ in plan_crops(whole, frame_hw, config.crop_px, config.context_px)]
     return windows
+
+
+def edge_density(frame: np.ndarray, box_xyxy: tuple[int, int, int, int], threshold: float = 40.0) -> float:
+    """Share of pixels in the box's central half whose Sobel gradient magnitude exceeds
+    ``threshold``: bars and modules are edge-dense inside, solid blobs and smudges are not (the
+    centre excludes a blob's own outline)."""
+    x0, y0, x1, y1 = box_xyxy
+    qx, qy = (x1 - x0) // 4, (y1 - y0) // 4
+    x0, y0, x1, y1 = x0 + qx, y0 + qy, x1 - qx, y1 - qy
+    region = frame[max(0, y0) : y1, max(0, x0) : x1]
+    if region.size < 9:
+        return 0.0
+    step = max(1, int(np.sqrt(region.size / 250_000)))  # bounded work on huge boxes
+    region = region[::step, ::step].astype(np.float32)
+    magnitude = np.hypot(cv2.Sobel(region, cv2.CV_32F, 1, 0), cv2.Sobel(region, cv2.CV_32F, 0, 1))
+    return float(np.mean(magnitude > threshold * 4 / step))
+
+
+def drop_fragments(barcodes: list["FoundBarcode"], overlap: float) -> list["FoundBarcode"]:
+    """Undecoded boxes lying mostly inside a decoded one are pieces of it cut by a crop edge."""
+    decoded = np.array([b.box_xyxy for b in barcodes if b.text], np.float64).reshape(-1, 4)
+    kept = []
+    for barcode in barcodes:
+        if not barcode.text and len(decoded):
+            x0, y0, x1, y1 = barcode.box_xyxy
+            ix = np.clip(np.minimum(x1, decoded[:, 2]) - np.maximum(x0, decoded[:, 0]), 0, None)
+            iy = np.clip(np.minimum(y1, decoded[:, 3]) - np.maximum(y0, decoded[:, 1]), 0, None)
+            if (ix * iy).max() >= overlap * max((x1 - x0) * (y1 - y0), 1):
+                continue
+        kept.append(barcode)
+    return kept
 
 
 def cut_window(frame: np.ndarray, window: Window, crop_px: int) -> np.ndarray:
@@ -186,6 +219,8 @@ class BarcodeScanner:
                 decoded = decode_region(frame, det.polygon)
                 if decoded is not None:
                     found.format, found.text = decoded.format, decoded.text
-            barcodes.append(found)
+            if found.text or edge_density(frame, box) >= cfg.min_edge_density:
+                barcodes.append(found)
+        barcodes = drop_fragments(barcodes, cfg.fragment_overlap)
         latency["decode"] = (time.perf_counter() - start) * 1e3
         return ScanResult(width, height, barcodes, latency, proposals, windows, maps)

@@ -1,0 +1,1 @@
+"""Evaluations that reproduce the dissertation's tables on generated held-out sets."""
