@@ -119,7 +119,7 @@ def markdown(results: list[dict], command: str) -> str:
                 f"| {result['label']} | {precision} | {result['size_bytes'][precision] / 1e6:.2f} | {lat['median_ms']:.1f} | "
                 f"{lat['p99_ms']:.1f} | {lat['paired_ratio_median']:.2f}x | {iou} | {drop} | {agree} |"
             )
-    lines += ["", f"Runs per precision: " + ", ".join(f"{r['label']} {r['latency']['fp32']['runs']}" for r in results)
+    lines += ["", "Runs per precision: " + ", ".join(f"{r['label']} {r['latency']['fp32']['runs']}" for r in results)
               + " (p99 of so few runs is close to the max).", "",
               "![latency distributions](img/ynet_precisions_latency.png)", ""]
     return "\n".join(lines)

@@ -331,7 +331,9 @@ app.add_typer(eval_app, name="eval")
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: EdgepercError -> one line on stderr + its exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int):  # click hands back typer.Exit's code when not standalone
+            return result
     except EdgepercError as exc:
         from rich.text import Text
 

@@ -1,7 +1,6 @@
 """Every registered family exports at tiny width with PyTorch/ONNX Runtime parity and a clean lint."""
 
 import numpy as np
-import onnx
 import pytest
 
 torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from edgeperc.runtime.pipelines.barcode.checks import check_finite
 from edgeperc.errors import ConfigError, InvalidInputError
 
 
@@ -53,11 +54,7 @@ def _check_prob_map(prob: np.ndarray) -> np.ndarray:
         raise InvalidInputError(f"probability map must be (H, W), got shape {array.shape}")
     if array.size == 0:
         raise InvalidInputError(f"probability map is empty, shape {array.shape}")
-    if array.dtype.kind not in "fbiu":
-        raise InvalidInputError(f"probability map must be numeric, got dtype {array.dtype}")
-    array = np.asarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise InvalidInputError("probability map contains NaN/Inf")
+    array = check_finite(array, "probability map", kinds="fbiu", dtype=np.float32)
     low, high = float(array.min()), float(array.max())
     if low < -1e-6 or high > 1.0 + 1e-6:
         raise InvalidInputError(f"probability map must lie in [0, 1], got range [{low:g}, {high:g}]")

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from edgeperc.runtime.pipelines.barcode.checks import check_gray_image
 from edgeperc.errors import ConfigError, InvalidInputError
 from edgeperc.runtime.pipelines.barcode.nms import check_boxes_xyxy
 
@@ -145,13 +146,7 @@ def extract_crops(image: np.ndarray, windows: np.ndarray, pad_value: int = 0,
     max of the low-res copy) and clipped. Only the crops are converted, never the whole frame.
     No windows → a (0, 0, 0) array.
     """
-    array = np.asarray(image)
-    if array.ndim != 2:
-        raise InvalidInputError(f"image must be (H, W) grayscale, got shape {array.shape}")
-    if array.size == 0:
-        raise InvalidInputError(f"image is empty, shape {array.shape}")
-    if array.dtype not in (np.uint8, np.uint16):
-        raise InvalidInputError(f"image must be uint8 or uint16, got dtype {array.dtype}")
+    array = check_gray_image(image)
     if isinstance(pad_value, bool) or not isinstance(pad_value, (int, np.integer)) or not 0 <= pad_value <= 255:
         raise ConfigError(f"pad_value must be an integer in [0, 255], got {pad_value!r}")
     if array.dtype == np.uint16:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
+from edgeperc.runtime.pipelines.barcode.checks import check_finite, check_gray_image
 from edgeperc.errors import ConfigError, InvalidInputError
 
 # Formats whose reads are confirmed by a second decode: every linear symbology, and PDF417's.
@@ -52,27 +53,11 @@ def is_doubtful_format(format_name: str) -> bool:
     return zxingcpp.barcode_format_from_str(format_name) in _DOUBTFUL_FORMATS
 
 
-def _check_image(image_gray: np.ndarray) -> np.ndarray:
-    array = np.asarray(image_gray)
-    if array.ndim != 2:
-        raise InvalidInputError(f"image must be (H, W) grayscale, got shape {array.shape}")
-    if array.size == 0:
-        raise InvalidInputError(f"image is empty, shape {array.shape}")
-    if array.dtype not in (np.uint8, np.uint16):
-        raise InvalidInputError(f"image must be uint8 or uint16, got dtype {array.dtype}")
-    return array
-
-
 def _check_polygon(polygon: np.ndarray) -> np.ndarray:
     array = np.asarray(polygon)
     if array.shape != (4, 2):
         raise InvalidInputError(f"polygon must be (4, 2) corners (x, y), got shape {array.shape}")
-    if array.dtype.kind not in "fiu":
-        raise InvalidInputError(f"polygon must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        raise InvalidInputError("polygon contains NaN/Inf")
-    return array
+    return check_finite(array, "polygon", kinds="fiu")
 
 
 def _formats_arg(formats) -> zxingcpp.BarcodeFormats | None:
@@ -189,7 +174,7 @@ def decode_region(image_gray: np.ndarray, polygon: np.ndarray, formats=None, mar
     was read; ``DecodeResult(format, None, False, attempts)`` for an unconfirmed read.
     ``formats``: None (all), or zxing-cpp format names/members, e.g. ["Code128", "QRCode"].
     """
-    image = _check_image(image_gray)
+    image = check_gray_image(image_gray)
     quad = upright_quad(_check_polygon(polygon))
     if not math.isfinite(float(margin_frac)) or margin_frac < 0:
         raise ConfigError(f"margin_frac must be >= 0, got {margin_frac!r}")

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from edgeperc.runtime.pipelines.barcode.checks import check_finite
 from edgeperc.errors import ConfigError, InvalidInputError
 from edgeperc.runtime.pipelines.barcode.boxes import Detection
 
@@ -66,11 +67,7 @@ def nms_xyxy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.
     scores = np.asarray(scores)
     if scores.shape != (boxes.shape[0],):
         raise InvalidInputError(f"scores must be ({boxes.shape[0]},), got shape {scores.shape}")
-    if scores.dtype.kind not in "fiub":
-        raise InvalidInputError(f"scores must be numeric, got dtype {scores.dtype}")
-    scores = scores.astype(np.float64)
-    if not np.isfinite(scores).all():
-        raise InvalidInputError("scores contain NaN/Inf")
+    scores = check_finite(scores, "scores")
     iou_threshold = _check_ratio("iou_threshold", iou_threshold)
 
     order = np.argsort(-scores, kind="stable")
