@@ -16,14 +16,14 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-
 from edgeperc.export.calibration import load_samples
 from edgeperc.export.onnx_export import export_family
 from edgeperc.export.quantize import quantize_model
-from edgeperc.manifest import manifest_of
-from edgeperc.onnx_io import load_onnx, save_onnx
 from edgeperc.profiling.latency import summarise_ms, time_interleaved
 from edgeperc.runtime.backends import OnnxRuntimeBackend
+
+from edgeperc.manifest import manifest_of
+from edgeperc.onnx_io import load_onnx, save_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "edgeperc" / "models" / "weights"

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import onnx
+from edgeperc.runtime.backends.tensorrt_backend import import_tensorrt
 
-from edgeperc.errors import BackendUnavailableError, ConfigError, ModelFileError
 from edgeperc.engine_cache import EngineCache, EngineKey, cache_key
+from edgeperc.errors import BackendUnavailableError, ConfigError, ModelFileError
 from edgeperc.hashing import sha256_bytes, sha256_file
 from edgeperc.manifest import Manifest, TensorSpec, manifest_of
 from edgeperc.onnx_io import load_onnx
-from edgeperc.runtime.backends.tensorrt_backend import import_tensorrt
 from edgeperc.targets import TargetConfig
 
 log = logging.getLogger(__name__)

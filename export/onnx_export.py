@@ -18,14 +18,14 @@ from typing import Any, Callable
 
 import numpy as np
 import onnx
-
-import edgeperc
-from edgeperc.errors import ConfigError, ModelFileError, ParityError
 from edgeperc.export.graph_passes import check_and_infer, fold_constants
 from edgeperc.export.oplint import LintReport, lint_model
 from edgeperc.export.parity import check_parity
+
+import edgeperc
+from edgeperc.errors import ConfigError, ModelFileError, ParityError
 from edgeperc.hashing import sha256_file
-from edgeperc.manifest import Manifest, Normalisation, TensorSpec, write_manifest
+from edgeperc.manifest import Manifest, Normalisation, write_manifest
 from edgeperc.onnx_io import save_onnx
 
 MIN_OPSET = 17

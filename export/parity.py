@@ -6,9 +6,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 import onnx
+from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 from edgeperc.manifest import ParityReport
-from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 
 def compare_outputs(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:

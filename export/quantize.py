@@ -17,14 +17,14 @@ from typing import Literal
 
 import numpy as np
 import onnx
-
-from edgeperc.errors import BackendUnavailableError, ConfigError
 from edgeperc.export.calibration import SampleSet
 from edgeperc.export.graph_passes import topological_sort
-from edgeperc.manifest import AccuracyReport, CalibrationInfo, Manifest, graph_sha256, manifest_of, write_manifest
-from edgeperc.models import metrics
 from edgeperc.profiling.latency import summarise_ms, time_interleaved
 from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+from edgeperc.errors import BackendUnavailableError, ConfigError
+from edgeperc.manifest import AccuracyReport, CalibrationInfo, Manifest, graph_sha256, manifest_of, write_manifest
+from edgeperc.models import metrics
 
 Method = Literal["ort", "modelopt"]
 # "heads": the last weighted layer before each graph output and what follows it, so logits are

@@ -8,11 +8,11 @@ from typing import Sequence
 
 import numpy as np
 import onnx
+from edgeperc.runtime.backends.base import Backend
 
 from edgeperc.errors import BackendUnavailableError, ModelFileError
 from edgeperc.manifest import Manifest, TensorSpec, manifest_of
 from edgeperc.onnx_io import load_onnx
-from edgeperc.runtime.backends.base import Backend
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 

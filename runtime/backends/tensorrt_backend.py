@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeperc.errors import BackendUnavailableError, ConfigError, EngineCacheError
 from edgeperc.engine_cache import EngineCache, EngineKey, read_verified_engine
+from edgeperc.errors import BackendUnavailableError, ConfigError, EngineCacheError
 from edgeperc.hashing import sha256_file
 from edgeperc.manifest import Manifest, TensorSpec
 

@@ -5,13 +5,14 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
 
-from edgeperc.errors import ConfigError, ModelFileError, ParityError  # noqa: E402
 from edgeperc.export.onnx_export import export_family, export_torch_module  # noqa: E402
+from edgeperc.runtime.backends import OnnxRuntimeBackend  # noqa: E402
+
+from edgeperc.errors import ConfigError, ModelFileError, ParityError  # noqa: E402
 from edgeperc.manifest import read_manifest  # noqa: E402
 from edgeperc.models.checkpoints import save_checkpoint  # noqa: E402
 from edgeperc.models.registry import family_names, get_family  # noqa: E402
 from edgeperc.onnx_io import load_onnx  # noqa: E402
-from edgeperc.runtime.backends import OnnxRuntimeBackend  # noqa: E402
 
 
 @pytest.mark.parametrize("name", family_names())

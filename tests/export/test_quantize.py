@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-
-from edgeperc.errors import BackendUnavailableError, ConfigError, InvalidInputError
 from edgeperc.export.calibration import from_folder, from_npz, load_samples
 from edgeperc.export.quantize import quantize_model
+from edgeperc.runtime.backends import OnnxRuntimeBackend
+
+from edgeperc.errors import BackendUnavailableError, ConfigError, InvalidInputError
 from edgeperc.manifest import graph_sha256, manifest_of, read_manifest
 from edgeperc.onnx_io import load_onnx
-from edgeperc.runtime.backends import OnnxRuntimeBackend
 from tests.conftest import make_foreign_onnx
 
 

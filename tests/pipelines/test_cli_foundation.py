@@ -150,7 +150,6 @@ def test_bring_your_own_module(tmp_path, monkeypatch, capsys):
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     import torch
-
     from userpkg.nets import TwoHead
 
     torch.manual_seed(0)

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from edgeperc.runtime.backends import OnnxRuntimeBackend
 
 from edgeperc.hashing import sha256_file
 from edgeperc.manifest import read_manifest
 from edgeperc.models.registry import get_family
 from edgeperc.onnx_io import load_onnx
-from edgeperc.runtime.backends import OnnxRuntimeBackend
 from tests.conftest import WEIGHTS
 
 SHIPPED = ["ynet-barcode-w8", "barcode-rpn-w16"]

@@ -3,10 +3,10 @@ their job on held-out synthetic data (these fail if the weights or the export pa
 
 import numpy as np
 import pytest
+from edgeperc.runtime.backends import OnnxRuntimeBackend
 
 from edgeperc.cli import main
 from edgeperc.models.registry import get_family
-from edgeperc.runtime.backends import OnnxRuntimeBackend
 from tests.conftest import WEIGHTS
 
 pytest.importorskip("torch", reason="export needs the [export] extra (torch)")

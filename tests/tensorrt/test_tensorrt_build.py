@@ -13,11 +13,11 @@ from onnx import TensorProto, helper, numpy_helper
 pytest.importorskip("tensorrt", reason="TensorRT is absent: install JetPack or edgeperc[tensorrt]")
 
 import onnxruntime as ort  # noqa: E402
-
-from edgeperc.errors import EngineCacheError  # noqa: E402
 from edgeperc.export.engine_build import build_engine, plan_build, probe_cuda_device  # noqa: E402
-from edgeperc.engine_cache import read_verified_engine  # noqa: E402
 from edgeperc.runtime.backends.tensorrt_backend import TensorRTBackend  # noqa: E402
+
+from edgeperc.engine_cache import read_verified_engine  # noqa: E402
+from edgeperc.errors import EngineCacheError  # noqa: E402
 from edgeperc.targets import TargetConfig, load_target  # noqa: E402
 
 

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from edgeperc.errors import InvalidInputError, ModelFileError
-from edgeperc.manifest import TensorSpec
 from edgeperc.runtime.backends import OnnxRuntimeBackend, check_feeds
-from edgeperc.errors import BackendUnavailableError
 from edgeperc.runtime.backends.onnxruntime_backend import choose_providers
+
+from edgeperc.errors import BackendUnavailableError, InvalidInputError, ModelFileError
+from edgeperc.manifest import TensorSpec
 from tests.conftest import make_foreign_onnx
 
 SPECS = [TensorSpec(name="pixels", shape=["N", 3, 32, 32])]

@@ -5,9 +5,9 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
+from edgeperc.runtime.pipelines.barcode.boxes import Detection, masks_to_boxes, offset_detections
 
 from edgeperc.errors import ConfigError, InvalidInputError
-from edgeperc.runtime.pipelines.barcode.boxes import Detection, masks_to_boxes, offset_detections
 
 
 def _rect_mask(shape, rects, value=1.0):

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from edgeperc.runtime.pipelines.barcode.decode import DecodeResult, decode_region, is_doubtful_format
 
 from edgeperc.errors import ConfigError, InvalidInputError
-from edgeperc.runtime.pipelines.barcode.decode import DecodeResult, decode_region, is_doubtful_format
 
 F = zxingcpp.BarcodeFormat
 

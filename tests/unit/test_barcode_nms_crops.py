@@ -3,13 +3,13 @@
 import cv2
 import numpy as np
 import pytest
+from edgeperc.runtime.pipelines.barcode.boxes import Detection
+from edgeperc.runtime.pipelines.barcode.crops import extract_crops, plan_crops, remap_boxes
+from edgeperc.runtime.pipelines.barcode.nms import iou_matrix, merge_duplicates, nms_xyxy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeperc.errors import ConfigError, InvalidInputError
-from edgeperc.runtime.pipelines.barcode.boxes import Detection
-from edgeperc.runtime.pipelines.barcode.crops import extract_crops, plan_crops, remap_boxes
-from edgeperc.runtime.pipelines.barcode.nms import iou_matrix, merge_duplicates, nms_xyxy
 
 
 def _iou_scalar(a, b):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeperc.errors import EngineCacheError
 from edgeperc.engine_cache import EngineCache, EngineKey, cache_key
+from edgeperc.errors import EngineCacheError
 
 BASE = dict(
     onnx_sha256="a" * 64,

@@ -10,9 +10,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
-from edgeperc.errors import BackendUnavailableError, ConfigError
 from edgeperc.export.engine_build import (
     build_engine,
     derive_profile_shapes,
@@ -20,7 +17,10 @@ from edgeperc.export.engine_build import (
     parse_profile_override,
     plan_build,
 )
+from onnx import TensorProto, helper, numpy_helper
+
 from edgeperc.engine_cache import EngineCache, cache_key
+from edgeperc.errors import BackendUnavailableError, ConfigError
 from edgeperc.manifest import TensorSpec
 from edgeperc.targets import load_target
 

@@ -4,8 +4,16 @@ import pytest
 
 from edgeperc.errors import ModelFileError
 from edgeperc.manifest import (
-    MANIFEST_KEY, AccuracyReport, Manifest, Normalisation, TensorSpec, derive_manifest, graph_sha256,
-    manifest_of, read_manifest, write_manifest,
+    MANIFEST_KEY,
+    AccuracyReport,
+    Manifest,
+    Normalisation,
+    TensorSpec,
+    derive_manifest,
+    graph_sha256,
+    manifest_of,
+    read_manifest,
+    write_manifest,
 )
 from edgeperc.onnx_io import load_onnx, save_onnx
 from tests.conftest import make_foreign_onnx

@@ -1,6 +1,5 @@
-from onnx import TensorProto, helper
-
 from edgeperc.export.oplint import column_for, lint_model, load_support_table
+from onnx import TensorProto, helper
 
 
 def _model(*nodes):
@@ -38,7 +37,6 @@ def test_release_matters_for_new_ops():
 
 def test_topological_sort_repairs_order_and_keeps_sorted_graphs():
     import onnx
-
     from edgeperc.export.graph_passes import topological_sort
 
     nodes = [helper.make_node("Relu", ["a"], ["y"], name="second"), helper.make_node("Neg", ["x"], ["a"], name="first")]

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from edgeperc.profiling.latency import summarise_ms
 
 from edgeperc.errors import InvalidInputError
 from edgeperc.manifest import Normalisation
 from edgeperc.models import metrics
 from edgeperc.preprocess import normalise_images, to_rgb
-from edgeperc.profiling.latency import summarise_ms
 
 
 def test_normalise_grey_matches_reference():

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 import pytest
-
-from edgeperc.errors import InvalidInputError
 from edgeperc.runtime.imageio import read_gray, to_gray_u8
 from edgeperc.runtime.pipelines.barcode.pipeline import ScanConfig, Window, cut_window, plan_windows, small_frame_windows, square_window
+
+from edgeperc.errors import InvalidInputError
 
 CFG = ScanConfig()
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-
 from edgeperc.runtime.pipelines.barcode.checks import check_finite
+
 from edgeperc.errors import ConfigError, InvalidInputError
 
 

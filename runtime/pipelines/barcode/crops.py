@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from edgeperc.runtime.pipelines.barcode.checks import check_gray_image
-from edgeperc.errors import ConfigError, InvalidInputError
 from edgeperc.runtime.pipelines.barcode.nms import check_boxes_xyxy
+
+from edgeperc.errors import ConfigError, InvalidInputError
 
 
 def _check_hw(name: str, hw: tuple[int, int]) -> tuple[int, int]:

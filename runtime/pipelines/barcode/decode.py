@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import zxingcpp
-
 from edgeperc.runtime.pipelines.barcode.checks import check_finite, check_gray_image
+
 from edgeperc.errors import ConfigError, InvalidInputError
 
 # Formats whose reads are confirmed by a second decode: every linear symbology, and PDF417's.

@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from edgeperc.runtime.pipelines.barcode.checks import check_finite
-from edgeperc.errors import ConfigError, InvalidInputError
 from edgeperc.runtime.pipelines.barcode.boxes import Detection
+from edgeperc.runtime.pipelines.barcode.checks import check_finite
+
+from edgeperc.errors import ConfigError, InvalidInputError
 
 
 def check_boxes_xyxy(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:

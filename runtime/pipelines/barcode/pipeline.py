@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
-from edgeperc.preprocess import normalise_images
 from edgeperc.runtime.backends.base import Backend
 from edgeperc.runtime.pipelines.barcode.boxes import Detection, masks_to_boxes, offset_detections
 from edgeperc.runtime.pipelines.barcode.crops import plan_crops, remap_boxes
 from edgeperc.runtime.pipelines.barcode.decode import decode_region
 from edgeperc.runtime.pipelines.barcode.nms import merge_duplicates
 from edgeperc.runtime.pipelines.barcode.proposals import make_anchors, propose_regions
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgeperc.preprocess import normalise_images
 
 
 class ScanConfig(BaseModel):

@@ -8,9 +8,9 @@ ordered (cell row, cell column, anchor) to match the network's (A, H, W) outputs
 from __future__ import annotations
 
 import numpy as np
+from edgeperc.runtime.pipelines.barcode.nms import nms_xyxy
 
 from edgeperc.errors import InvalidInputError
-from edgeperc.runtime.pipelines.barcode.nms import nms_xyxy
 
 MAX_LOG_SCALE = float(np.log(1000.0 / 16))
 
