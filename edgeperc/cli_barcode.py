@@ -152,6 +152,7 @@ def eval_barcode(
     size: int = typer.Option(4096, help="Side of the square scenes in pixels."),
     seed: int = typer.Option(2024, help="Held-out seed (training used 0)."),
     mean_count: float = typer.Option(4.0, help="Poisson mean of barcodes per scene."),
+    recipe: str = typer.Option("default", help="default, heavy-blur-noise, strong-perspective, low-contrast, tiny-codes, huge-codes, no-codes."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     target: Optional[str] = typer.Option(None, help="Device target (name or YAML)."),
     rpn_model: Optional[Path] = typer.Option(None, help="RPN ONNX (default: shipped)."),
@@ -160,15 +161,15 @@ def eval_barcode(
     """COCO AP/AR, pixel metrics, RPN recall and decode rate (the dissertation's Tables 3.1-3.3)."""
     from rich.table import Table
 
-    from edgeperc.evaluation.barcode import PAPER_TABLE_3_1, evaluate_scanner
-    from edgeperc.synth.barcode_scenes import SceneRecipe
+    from edgeperc.evaluation.barcode import PAPER_TABLE_3_1, evaluate_scanner, stress_recipe
 
+    scene_recipe = stress_recipe(recipe, size, mean_count)
     scanner = make_scanner(target, rpn_model, ynet_model)
-    recipe = SceneRecipe(size_hw=(size, size), mean_count=mean_count)
     console = Console(stderr=as_json)
     with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("eval", total=count)
-        report = evaluate_scanner(scanner, recipe, count, seed, progress=lambda: progress.advance(task))
+        report = evaluate_scanner(scanner, scene_recipe, count, seed, progress=lambda: progress.advance(task))
+    report["recipe"] = recipe
     if as_json:
         typer.echo(json.dumps(report))
         return

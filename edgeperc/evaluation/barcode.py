@@ -22,6 +22,26 @@ PAPER_TABLE_3_1 = {"mAP": 0.937, "AP50": 0.990, "AP75": 0.990, "mAP_small": 0.90
                    "AR50": 1.0, "AR70": 1.0, "AR80": 1.0, "AR90": 0.972, "latency_ms": 16.0}
 
 
+# Held-out recipes beyond the training generator: each changes one thing the training data did not cover.
+STRESS_RECIPES: dict[str, dict] = {
+    "default": {},
+    "heavy-blur-noise": {"blur_sigma_px": (1.2, 2.2), "noise_sigma": (10.0, 20.0), "jpeg_quality": (35, 60)},
+    "strong-perspective": {"perspective": 0.25},
+    "low-contrast": {"contrast": (0.2, 0.35), "lighting": 0.5},
+    "tiny-codes": {"module_px": (1, 2)},
+    "huge-codes": {"module_px": (8, 14), "mean_count": 2.0},
+    "no-codes": {"mean_count": 0.0, "blobs": (4, 12)},
+}
+
+
+def stress_recipe(name: str, size_px: int, mean_count: float) -> SceneRecipe:
+    from edgeperc.errors import ConfigError
+
+    if name not in STRESS_RECIPES:
+        raise ConfigError(f"--recipe '{name}' must be one of {', '.join(STRESS_RECIPES)}")
+    return SceneRecipe(**{"size_hw": (size_px, size_px), "mean_count": mean_count, **STRESS_RECIPES[name]})
+
+
 @dataclass
 class EvalTotals:
     scenes: list[Scene] = field(default_factory=list)
