@@ -99,7 +99,9 @@ def _evaluate_rpn(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[s
 
     grid = outputs["objectness"].shape[2:]
     anchors = make_anchors(grid, config.stride_px, config.anchor_sizes_px, config.anchor_ratios)
-    proposals = [propose_regions(o, d, anchors, tuple(config.input_hw))[0] for o, d in zip(outputs["objectness"], outputs["deltas"])]
+    # The scanner's settings: score 0.3, boxes widened by 4 low-res pixels before crops are cut.
+    proposals = [propose_regions(o, d, anchors, tuple(config.input_hw), 0.3, grow_px=4.0)[0]
+                 for o, d in zip(outputs["objectness"], outputs["deltas"])]
     return {"proposal_recall": metrics.box_recall(proposals, list(truth)),
             "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
 

@@ -32,7 +32,8 @@ class ScanConfig(BaseModel):
     crop_px: int = Field(400, ge=64, le=2048)
     context_px: int = Field(24, ge=0, le=512)
     small_frame_px: int = Field(1600, ge=0, le=8192, description="frames up to this side skip the RPN")
-    rpn_score_threshold: float = Field(0.5, gt=0, lt=1)
+    rpn_score_threshold: float = Field(0.3, gt=0, lt=1)
+    proposal_grow_lr_px: float = Field(4.0, ge=0, le=64, description="proposals widened by this many low-res pixels")
     rpn_nms_iou: float = Field(0.3, gt=0, le=1)
     max_proposals: int = Field(64, ge=1, le=1024)
     mask_threshold: float = Field(0.5, gt=0, lt=1)
@@ -174,7 +175,8 @@ class BarcodeScanner:
         low_res = cv2.resize(frame, (self.lr_hw[1], self.lr_hw[0]), interpolation=cv2.INTER_AREA)
         out = self.rpn.infer({self.rpn_input: normalise_images(low_res[None], self.rpn_norm)})
         boxes, _ = propose_regions(out["objectness"][0], out["deltas"][0], self.anchors, self.lr_hw,
-                                   self.config.rpn_score_threshold, self.config.rpn_nms_iou, self.config.max_proposals)
+                                   self.config.rpn_score_threshold, self.config.rpn_nms_iou, self.config.max_proposals,
+                                   self.config.proposal_grow_lr_px)
         return remap_boxes(boxes, self.lr_hw, frame.shape)
 
     def segment(self, frame: np.ndarray, windows: list[Window]) -> list[np.ndarray]:

@@ -61,8 +61,12 @@ def propose_regions(
     score_threshold: float = 0.5,
     nms_iou: float = 0.3,
     max_proposals: int = 64,
+    grow_px: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One image's RPN outputs -> ((K, 4) boxes clipped to the image, (K,) scores), best first."""
+    """One image's RPN outputs -> ((K, 4) boxes clipped to the image, (K,) scores), best first.
+
+    ``grow_px`` widens each box on every side after decoding: at 1/16-1/64 scale a box that is a
+    pixel short cuts off a code's end, and the crops that follow have room to spare."""
     scores, flat = flatten_outputs(objectness, deltas)
     if len(scores) != len(anchors):
         raise InvalidInputError(f"{len(scores)} scores for {len(anchors)} anchors: config and model disagree")
@@ -70,6 +74,8 @@ def propose_regions(
     if keep.size == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
     boxes = decode_deltas(anchors[keep], flat[keep])
+    boxes[:, :2] -= grow_px
+    boxes[:, 2:] += grow_px
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, image_hw[1])
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, image_hw[0])
     valid = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
