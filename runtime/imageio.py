@@ -72,9 +72,12 @@ def read_gray(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
     size = header_size(path)
     if size is not None and size[0] * size[1] > max_pixels:
         raise InvalidInputError(f"{path}: {size[0]}x{size[1]} px exceeds the limit of {max_pixels:,} pixels (--max-pixels)")
-    data = np.fromfile(str(path), np.uint8)
-    check_complete(data.tobytes()[:8], data[-64:].tobytes(), str(path))
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    with open(path, "rb") as handle:  # only the ends: the file is never held in memory beside the frame
+        head = handle.read(8)
+        handle.seek(max(0, path.stat().st_size - 64))
+        tail = handle.read()
+    check_complete(head, tail, str(path))
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise InvalidInputError(f"{path}: cannot decode (corrupt, truncated or unsupported format)")
     if image.shape[0] * image.shape[1] > max_pixels:
