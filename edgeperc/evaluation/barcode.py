@@ -115,7 +115,7 @@ def pixel_metrics(scenes: list[Scene], results: list[ScanResult], threshold: flo
         fn += int(np.count_nonzero(~pred & truth))
         tn += int(np.count_nonzero(~pred & ~truth))
     total = tp + fp + fn + tn
-    iou_fg = tp / max(tp + fp + fn, 1)
+    iou_fg = 1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn)  # no truth and no prediction: perfect
     iou_bg = tn / max(tn + fp + fn, 1)
     return {"px_acc": (tp + tn) / max(total, 1), "px_mIoU": (iou_fg + iou_bg) / 2,
             "px_precision": tp / max(tp + fp, 1), "px_recall": tp / max(tp + fn, 1)}
