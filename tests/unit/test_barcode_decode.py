@@ -164,3 +164,23 @@ def test_unknown_format_is_a_config_error():
     with pytest.raises(ConfigError):
         decode_region(np.zeros((50, 50), np.uint8), np.array([[0, 0], [40, 0], [40, 20], [0, 20]], float),
                       formats=["NotAFormat"])
+
+
+@pytest.mark.parametrize("symbology", ["QRCode", "DataMatrix"])
+def test_small_2d_code_is_read_after_upsampling(symbology):
+    """2 px modules, rotated and blurred: the first reads fail, the 3x cubic re-warp reads it."""
+    import cv2
+
+    from edgeperc.runtime.pipelines.barcode.decode import decode_region
+    from edgeperc.synth.symbols import render_symbol
+
+    symbol = render_symbol(np.random.default_rng(4), symbology, 2)
+    canvas = np.full((300, 300), 210, np.uint8)
+    h, w = symbol.image.shape
+    canvas[100 : 100 + h, 100 : 100 + w] = np.where(symbol.image < 128, 40, 220)
+    rotation = cv2.getRotationMatrix2D((100 + w / 2, 100 + h / 2), 27, 1.0)
+    canvas = cv2.GaussianBlur(cv2.warpAffine(canvas, rotation, (300, 300), borderValue=210), (0, 0), 0.7)
+    corners = np.array([[100, 100], [100 + w, 100], [100 + w, 100 + h], [100, 100 + h]], np.float64)
+    polygon = cv2.transform(corners[None], rotation)[0]
+    result = decode_region(canvas, polygon)
+    assert result is not None and result.text == symbol.text

@@ -48,6 +48,9 @@ class DecodeResult:
     attempts: int
 
 
+SMALL_REGION_UPSAMPLE = 3.0
+
+
 def is_doubtful_format(format_name: str) -> bool:
     """True for the formats that need a confirming second read (1-D codes, PDF417 family)."""
     return zxingcpp.barcode_format_from_str(format_name) in _DOUBTFUL_FORMATS
@@ -98,7 +101,7 @@ def upright_quad(polygon: np.ndarray) -> np.ndarray:
 
 
 def _deskew(image: np.ndarray, quad: np.ndarray, margin_frac: float, min_margin_px: float,
-            max_side_px: int) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+            max_side_px: int, upsample: float = 1.0) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
     """Warp the quad (plus a margin) upright → ((h, w) uint8 image, core rect x0, y0, x1, y1)."""
     edges = np.roll(quad, -1, axis=0) - quad
     lengths = np.hypot(edges[:, 0], edges[:, 1])
@@ -108,7 +111,7 @@ def _deskew(image: np.ndarray, quad: np.ndarray, margin_frac: float, min_margin_
     # A whole-pixel margin: an axis-aligned region at scale 1 is then copied pixel for pixel
     # (a fractional shift resamples 1-2 px bars into grey and costs reads).
     margin = float(math.ceil(max(float(min_margin_px), margin_frac * long_px)))
-    scale = min(1.0, max_side_px / (long_px + 2 * margin))
+    scale = min(upsample, max_side_px / (long_px + 2 * margin))
     out_w = int(math.ceil((long_px + 2 * margin) * scale)) + 1
     out_h = int(math.ceil((short_px + 2 * margin) * scale)) + 1
     core = (margin * scale, margin * scale, (margin + long_px) * scale, (margin + short_px) * scale)
@@ -130,7 +133,7 @@ def _deskew(image: np.ndarray, quad: np.ndarray, margin_frac: float, min_margin_
     # Outside the frame: a light constant (a quiet zone), not replicated edge rows (fake bars).
     sample = roi[::4, ::4] if roi.shape[0] * roi.shape[1] > 1 << 16 else roi
     fill = float(np.percentile(sample, 90))
-    warped = cv2.warpPerspective(roi, transform @ shift, (out_w, out_h), flags=cv2.INTER_LINEAR,
+    warped = cv2.warpPerspective(roi, transform @ shift, (out_w, out_h), flags=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
     if warped.dtype == np.uint16:
         warped = cv2.normalize(warped, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
@@ -209,6 +212,17 @@ def decode_region(image_gray: np.ndarray, polygon: np.ndarray, formats=None, mar
         if first is not None:
             view, view_to_upright = candidate, to_upright
             break
+    if first is None and max(upright.shape) * SMALL_REGION_UPSAMPLE <= max_side_px:
+        # Small symbols (2-D codes at 2-3 px per module) read better resampled up from the frame
+        # itself (cubic), not from the already-warped copy.
+        fine = _deskew(image, quad, float(margin_frac), float(min_margin_px), int(max_side_px), SMALL_REGION_UPSAMPLE)
+        if fine is not None:
+            attempts += 1
+            factor = SMALL_REGION_UPSAMPLE
+            results = zxingcpp.read_barcodes(fine[0], try_rotate=True, **read_kwargs)
+            first = _pick(results, core, tolerance, lambda x, y: ((x + 0.5) / factor - 0.5, (y + 0.5) / factor - 0.5))
+            if first is not None:
+                view, view_to_upright = fine[0], (lambda x, y: ((x + 0.5) / factor - 0.5, (y + 0.5) / factor - 0.5))
     if first is None:
         return None
 

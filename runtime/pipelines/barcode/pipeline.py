@@ -41,6 +41,7 @@ class ScanConfig(BaseModel):
     margin_px: int = Field(2, ge=0, le=64)
     min_area_px: int = Field(40, ge=1)
     min_score: float = Field(0.5, ge=0, le=1)
+    min_undecoded_score: float = Field(0.85, ge=0, le=1, description="undecoded detections need a confident mask")
     min_edge_density: float = Field(0.15, ge=0, le=1, description="undecoded regions with fewer edge pixels are dropped")
     fragment_overlap: float = Field(0.5, ge=0, le=1, description="undecoded boxes this much inside a decoded one are dropped")
     ynet_batch: int = Field(8, ge=1, le=256)
@@ -221,7 +222,7 @@ class BarcodeScanner:
                 decoded = decode_region(frame, det.polygon)
                 if decoded is not None:
                     found.format, found.text = decoded.format, decoded.text
-            if found.text or edge_density(frame, box) >= cfg.min_edge_density:
+            if found.text or (det.score >= cfg.min_undecoded_score and edge_density(frame, box) >= cfg.min_edge_density):
                 barcodes.append(found)
         barcodes = drop_fragments(barcodes, cfg.fragment_overlap)
         latency["decode"] = (time.perf_counter() - start) * 1e3
