@@ -178,8 +178,12 @@ def family_names() -> list[str]:
     return sorted(_families())
 
 
+ALIASES = {"barcode-ynet": "ynet-barcode", "depth-ynet": "ynet-depth"}
+
+
 def get_family(name: str) -> Family:
     families = _families()
+    name = ALIASES.get(name, name)
     if name not in families:
         raise ConfigError(f"unknown model family '{name}'; registered: {', '.join(sorted(families))}")
     return families[name]

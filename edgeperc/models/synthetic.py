@@ -1,53 +1,9 @@
-"""Synthetic data the package generates itself (no downloads): barcode-like scenes with masks,
-and equirectangular rooms with exact depth. Deterministic per seed; numpy + OpenCV only.
-"""
+"""Synthetic equirectangular rooms with exact depth (no downloads); deterministic per seed.
+Barcode scenes live in edgeperc.synth (they need zxing-cpp's writer)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-
-
-def _bar_patch(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """(height, width) uint8 1-D barcode: black/white bars of 1-4 modules, quiet zone included."""
-    module_px = int(rng.integers(1, 3))
-    widths = rng.integers(1, 5, size=width) * module_px
-    colours = np.where(np.arange(len(widths)) % 2 == 0, 20, 235)
-    row = np.repeat(colours, widths)[:width]
-    if row.size < width:
-        row = np.pad(row, (0, width - row.size), constant_values=235)
-    return np.tile(row.astype(np.uint8), (height, 1))
-
-
-def barcode_scene(rng: np.random.Generator, hw: tuple[int, int] = (400, 400)) -> tuple[np.ndarray, np.ndarray]:
-    """One grey scene: ((H, W) uint8 image, (H, W) uint8 {0,1} mask of barcode pixels).
-
-    Recipe after ch. 3: Poisson number of codes, random rotation/scale, random black blobs
-    (distractors that are dark but not barcodes), background texture and noise.
-    """
-    height, width = hw
-    image = np.full(hw, rng.uniform(120, 220), dtype=np.float32)
-    image += cv2.GaussianBlur(rng.normal(0, 25, hw).astype(np.float32), (0, 0), 6)
-    mask = np.zeros(hw, np.uint8)
-    for _ in range(int(rng.poisson(1.5)) + 1):
-        bh = int(rng.integers(height // 10, height // 3))
-        bw = int(rng.integers(width // 8, width // 2.5))
-        patch = _bar_patch(rng, bh, bw).astype(np.float32)
-        angle = float(rng.uniform(-40, 40))
-        cx, cy = float(rng.uniform(bw / 2, width - bw / 2)), float(rng.uniform(bh / 2, height - bh / 2))
-        matrix = cv2.getRotationMatrix2D((bw / 2, bh / 2), angle, 1.0)
-        matrix[:, 2] += (cx - bw / 2, cy - bh / 2)
-        warped = cv2.warpAffine(patch, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=-1)
-        region = cv2.warpAffine(np.ones((bh, bw), np.uint8), matrix, (width, height), flags=cv2.INTER_NEAREST)
-        image = np.where(region > 0, warped, image)
-        mask |= region
-    for _ in range(int(rng.integers(0, 4))):
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        axes = (int(rng.integers(5, 30)), int(rng.integers(5, 30)))
-        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(0, 40)), -1)
-        cv2.ellipse(mask, centre, axes, 0, 0, 360, 0, -1)
-    image += rng.normal(0, rng.uniform(2, 10), hw)
-    return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
 def equirect_directions(hw: tuple[int, int]) -> np.ndarray:
