@@ -152,7 +152,7 @@ def eval_barcode(
     size: int = typer.Option(4096, help="Side of the square scenes in pixels."),
     seed: int = typer.Option(2024, help="Held-out seed (training used 0)."),
     mean_count: float = typer.Option(4.0, help="Poisson mean of barcodes per scene."),
-    recipe: str = typer.Option("default", help="default, heavy-blur-noise, strong-perspective, low-contrast, tiny-codes, huge-codes, no-codes."),
+    recipe: str = typer.Option("default", help="default, heavy-blur-noise, strong-perspective, low-contrast, tiny-codes, huge-codes, no-codes, other-renderer."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     target: Optional[str] = typer.Option(None, help="Device target (name or YAML)."),
     rpn_model: Optional[Path] = typer.Option(None, help="RPN ONNX (default: shipped)."),

@@ -31,6 +31,7 @@ STRESS_RECIPES: dict[str, dict] = {
     "tiny-codes": {"module_px": (1, 2)},
     "huge-codes": {"module_px": (8, 14), "mean_count": 2.0},
     "no-codes": {"mean_count": 0.0, "blobs": (4, 12)},
+    "other-renderer": {"renderer": "python-barcode+segno"},
 }
 
 

@@ -9,6 +9,7 @@ Memory: the canvas is one (H, W) uint8 array; every per-pixel step runs on row b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -38,6 +39,7 @@ class SceneRecipe(BaseModel):
     jpeg_quality: tuple[int, int] | None = (70, 95)
     symbologies: tuple[str, ...] | None = None
     degrade: bool = True  # False: skip full-frame blur/noise/JPEG (they vanish in a 256 px copy anyway)
+    renderer: Literal["zxing-cpp", "python-barcode+segno"] = "zxing-cpp"
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,18 @@ def generate_scene(rng: np.random.Generator, recipe: SceneRecipe) -> Scene:
     canvas = _background(rng, (height, width))
     truths: list[BarcodeTruth] = []
     placed: list[tuple[int, int, int, int]] = []
+    if recipe.renderer == "zxing-cpp":
+        render, allowed = render_symbol, recipe.symbologies
+    else:
+        from edgeperc.synth.other_renderer import ALT_SYMBOLOGIES, render_symbol_alt
+
+        render, allowed = render_symbol_alt, recipe.symbologies or ALT_SYMBOLOGIES
     count = int(rng.poisson(recipe.mean_count))
     anchor: tuple[float, float] | None = None
     for _ in range(count):
-        symbology = pick_symbology(rng, recipe.symbologies)
+        symbology = pick_symbology(rng, allowed)
         module_px = int(rng.integers(recipe.module_px[0], recipe.module_px[1] + 1))
-        symbol = render_symbol(rng, symbology, module_px)
+        symbol = render(rng, symbology, module_px)
         sx0, sy0, sx1, sy1 = _tight_box(symbol.image)
         h, w = symbol.image.shape
         if w >= width * 0.9 or h >= height * 0.9:

@@ -58,3 +58,23 @@ def test_mask_matches_polygon_area_and_lr_copy_shape():
 def test_empty_recipe_has_no_codes():
     scene = generate_scene(np.random.default_rng(0), SceneRecipe(size_hw=(512, 512), mean_count=0))
     assert scene.barcodes == [] and scene.image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("module_px", [2, 3])
+def test_other_renderer_symbols_read_back(module_px):
+    pytest.importorskip("barcode", reason="the robustness renderer needs python-barcode")
+    pytest.importorskip("segno", reason="the robustness renderer needs segno")
+    from edgeperc.synth.other_renderer import ALT_SYMBOLOGIES, render_symbol_alt
+
+    rng = np.random.default_rng(module_px)
+    for symbology in ALT_SYMBOLOGIES:
+        symbol = render_symbol_alt(rng, symbology, module_px)
+        assert [r.text for r in zxingcpp.read_barcodes(symbol.image)] == [symbol.text], symbology
+
+
+def test_other_renderer_scene_truth_is_decodable():
+    pytest.importorskip("barcode", reason="the robustness renderer needs python-barcode")
+    scene = generate_scene(np.random.default_rng(6), CLEAN.model_copy(update={"renderer": "python-barcode+segno"}))
+    assert scene.barcodes
+    for truth in scene.barcodes:
+        assert truth.text in {r.text for r in zxingcpp.read_barcodes(_upright(scene.image, truth.polygon))}
