@@ -53,7 +53,7 @@ def main() -> None:
                      f"{cell(report['rpn_recall'])} | {cell(report['px_mIoU'])} | {report['latency_median_ms']:.0f} |")
     lines += ["", "Drop from the default recipe (decode rate): " + ", ".join(
         f"{name} {report['decode_rate'] - default['decode_rate']:+.3f}" for name, report in reports.items() if name not in ("default", "no-codes"))
-        + f". False positives per image: " + ", ".join(f"{n} {r['false_positives_per_image']:.2f}" for n, r in reports.items()) + ".", ""]
+        + ". False positives per image: " + ", ".join(f"{n} {r['false_positives_per_image']:.2f}" for n, r in reports.items()) + ".", ""]
     section = "\n".join(lines)
     write_section(ROOT / "docs" / "BENCHMARKS.md", "barcode-eval", section)
     print(section)

@@ -150,7 +150,8 @@ def read_manifest(model: onnx.ModelProto) -> Manifest | None:
     return None
 
 
-def _value_info_spec(info: onnx.ValueInfoProto) -> TensorSpec:
+def value_info_spec(info: onnx.ValueInfoProto) -> TensorSpec:
+    """One ONNX graph input/output as a TensorSpec (symbolic dims kept as names)."""
     tensor = info.type.tensor_type
     shape: list[int | str] = []
     for index, dim in enumerate(tensor.shape.dim):
@@ -164,8 +165,8 @@ def _value_info_spec(info: onnx.ValueInfoProto) -> TensorSpec:
 def derive_manifest(model: onnx.ModelProto) -> Manifest:
     """A manifest read off the graph alone, for ONNX files edgeperc did not produce."""
     initializers = {init.name for init in model.graph.initializer}
-    inputs = [_value_info_spec(i) for i in model.graph.input if i.name not in initializers]
-    outputs = [_value_info_spec(o) for o in model.graph.output]
+    inputs = [value_info_spec(i) for i in model.graph.input if i.name not in initializers]
+    outputs = [value_info_spec(o) for o in model.graph.output]
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return Manifest(
         inputs=inputs,

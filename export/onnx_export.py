@@ -25,7 +25,7 @@ from edgeperc.export.parity import check_parity
 import edgeperc
 from edgeperc.errors import ConfigError, ModelFileError, ParityError
 from edgeperc.hashing import sha256_file
-from edgeperc.manifest import Manifest, Normalisation, write_manifest
+from edgeperc.manifest import Manifest, Normalisation, read_manifest, value_info_spec, write_manifest
 from edgeperc.onnx_io import save_onnx
 
 MIN_OPSET = 17
@@ -114,11 +114,9 @@ def export_torch_module(
     notes.append(f"parity PyTorch vs ONNX Runtime on seeds {list(seeds)}: {worst}")
     lint = lint_model(model, tensorrt_version)
     specs = {i.name: i for i in list(model.graph.input) + list(model.graph.output)}
-    from edgeperc.manifest import _value_info_spec  # one reader of ONNX shapes
-
     manifest = Manifest(
-        inputs=[_value_info_spec(specs[n]) for n in input_names],
-        outputs=[_value_info_spec(specs[n]) for n in output_names],
+        inputs=[value_info_spec(specs[n]) for n in input_names],
+        outputs=[value_info_spec(specs[n]) for n in output_names],
         opset=opset,
         parity=parity,
         tool_versions=tool_versions(),
@@ -126,8 +124,6 @@ def export_torch_module(
     )
     write_manifest(model, manifest)
     path = save_onnx(model, out)
-    from edgeperc.manifest import read_manifest
-
     return ExportResult(path=path, manifest=read_manifest(model), lint=lint, notes=notes)
 
 

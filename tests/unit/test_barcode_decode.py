@@ -170,8 +170,8 @@ def test_unknown_format_is_a_config_error():
 def test_small_2d_code_is_read_after_upsampling(symbology):
     """2 px modules, rotated and blurred: the first reads fail, the 3x cubic re-warp reads it."""
     import cv2
-
     from edgeperc.runtime.pipelines.barcode.decode import decode_region
+
     from edgeperc.synth.symbols import render_symbol
 
     symbol = render_symbol(np.random.default_rng(4), symbology, 2)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from edgeperc.runtime.pipelines.barcode.checks import check_finite
+from edgeperc.runtime.pipelines.barcode.checks import check_2d, check_finite
 
 from edgeperc.errors import ConfigError, InvalidInputError
 
@@ -49,12 +49,7 @@ class Detection:
 
 
 def _check_prob_map(prob: np.ndarray) -> np.ndarray:
-    array = np.asarray(prob)
-    if array.ndim != 2:
-        raise InvalidInputError(f"probability map must be (H, W), got shape {array.shape}")
-    if array.size == 0:
-        raise InvalidInputError(f"probability map is empty, shape {array.shape}")
-    array = check_finite(array, "probability map", kinds="fbiu", dtype=np.float32)
+    array = check_finite(check_2d(prob, "probability map"), "probability map", kinds="fbiu", dtype=np.float32)
     low, high = float(array.min()), float(array.max())
     if low < -1e-6 or high > 1.0 + 1e-6:
         raise InvalidInputError(f"probability map must lie in [0, 1], got range [{low:g}, {high:g}]")

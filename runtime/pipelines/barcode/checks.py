@@ -7,13 +7,19 @@ import numpy as np
 from edgeperc.errors import InvalidInputError
 
 
+def check_2d(array: np.ndarray, name: str, what: str = "(H, W)") -> np.ndarray:
+    """A non-empty 2-D array."""
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise InvalidInputError(f"{name} must be {what}, got shape {array.shape}")
+    if array.size == 0:
+        raise InvalidInputError(f"{name} is empty, shape {array.shape}")
+    return array
+
+
 def check_gray_image(image: np.ndarray) -> np.ndarray:
     """(H, W) uint8 or uint16, non-empty."""
-    array = np.asarray(image)
-    if array.ndim != 2:
-        raise InvalidInputError(f"image must be (H, W) grayscale, got shape {array.shape}")
-    if array.size == 0:
-        raise InvalidInputError(f"image is empty, shape {array.shape}")
+    array = check_2d(image, "image", "(H, W) grayscale")
     if array.dtype not in (np.uint8, np.uint16):
         raise InvalidInputError(f"image must be uint8 or uint16, got dtype {array.dtype}")
     return array
