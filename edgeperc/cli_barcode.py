@@ -118,20 +118,21 @@ def generate_barcodes(
     mean_count: float = typer.Option(4.0, help="Poisson mean of barcodes per scene."),
     seed: int = typer.Option(0, help="Seed: the same seed gives the same data set."),
     image_format: str = typer.Option("png", help="png or jpg for the UHR images."),
+    recipe_name: str = typer.Option("default", "--recipe", help="Scene recipe, as in `eval barcode --recipe` (rotated-90, phone-photo...)."),
 ) -> None:
     """UHR barcode scenes with their 256 px copies and COCO ground truth (boxes, polygons, text)."""
     import cv2
     import numpy as np
 
-    from edgeperc.synth.barcode_scenes import SceneRecipe, generate_scene, low_res_copy
+    from edgeperc.synth.barcode_scenes import generate_scene, low_res_copy, stress_recipe
     from edgeperc.synth.coco import CocoWriter
 
     if image_format not in ("png", "jpg"):
         raise ConfigError(f"--image-format '{image_format}' must be png or jpg")
-    recipe = SceneRecipe(size_hw=(size, size), mean_count=mean_count)
+    recipe = stress_recipe(recipe_name, size, mean_count)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "low_res").mkdir(parents=True, exist_ok=True)
-    writer = CocoWriter(description=f"edgeperc synthetic barcodes, seed {seed}, {size}px, recipe {recipe.model_dump_json()}")
+    writer = CocoWriter(description=f"edgeperc synthetic barcodes, seed {seed}, recipe '{recipe_name}' {recipe.model_dump_json()}")
     rng = np.random.default_rng(seed)
     with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as progress:
         task = progress.add_task("generate", total=count)
@@ -152,7 +153,7 @@ def eval_barcode(
     size: int = typer.Option(4096, help="Side of the square scenes in pixels."),
     seed: int = typer.Option(2024, help="Held-out seed (training used 0)."),
     mean_count: float = typer.Option(4.0, help="Poisson mean of barcodes per scene."),
-    recipe: str = typer.Option("default", help="default, heavy-blur-noise, strong-perspective, low-contrast, tiny-codes, huge-codes, no-codes, other-renderer."),
+    recipe: str = typer.Option("default", help="default, heavy-blur-noise, strong-perspective, low-contrast, tiny-codes, huge-codes, no-codes, other-renderer, rotated-90, phone-photo (480 px, one code)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     target: Optional[str] = typer.Option(None, help="Device target (name or YAML)."),
     rpn_model: Optional[Path] = typer.Option(None, help="RPN ONNX (default: shipped)."),
@@ -161,7 +162,8 @@ def eval_barcode(
     """COCO AP/AR, pixel metrics, RPN recall and decode rate (the dissertation's Tables 3.1-3.3)."""
     from rich.table import Table
 
-    from edgeperc.evaluation.barcode import PAPER_TABLE_3_1, evaluate_scanner, stress_recipe
+    from edgeperc.evaluation.barcode import PAPER_TABLE_3_1, evaluate_scanner
+    from edgeperc.synth.barcode_scenes import stress_recipe
 
     scene_recipe = stress_recipe(recipe, size, mean_count)
     scanner = make_scanner(target, rpn_model, ynet_model)

@@ -40,6 +40,10 @@ class SceneRecipe(BaseModel):
     symbologies: tuple[str, ...] | None = None
     degrade: bool = True  # False: skip full-frame blur/noise/JPEG (they vanish in a 256 px copy anyway)
     renderer: Literal["zxing-cpp", "python-barcode+segno"] = "zxing-cpp"
+    min_count: int = Field(0, ge=0, le=200, description="at least this many codes (phone photos hold one)")
+    curvature: float = Field(0.0, ge=0, le=1.2, description="max half-arc (rad) of a code wrapped round a cylinder")
+    glare: float = Field(0.0, ge=0, le=1, description="chance of a specular highlight over each code")
+    quarter_turns: int = Field(0, ge=0, le=3, description="the finished frame is rotated by 90 degrees this many times")
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,32 @@ def _overlaps(box: tuple[int, int, int, int], placed: list[tuple[int, int, int, 
     return any(x0 < b[2] + gap_px and b[0] < x1 + gap_px and y0 < b[3] + gap_px and b[1] < y1 + gap_px for b in placed)
 
 
-def _paste(canvas: np.ndarray, symbol: np.ndarray, corners_dst: np.ndarray, ink: float, paper: float) -> tuple[int, int, int, int]:
-    """Warp ``symbol`` (with its quiet zone) onto ``canvas`` inside the corners' bounding box only."""
-    h, w = symbol.shape
+def _bend(tone: np.ndarray, inside: np.ndarray, arc: float, sag: float) -> tuple[np.ndarray, np.ndarray, callable]:
+    """Wrap a flat symbol round a cylinder seen from the front (a curved pack or can).
+
+    Column s in [-1, 1] of the flat label sits at angle s * arc and is seen at x = sin(s * arc) /
+    sin(arc); rows drop by ``sag`` * h * (1 - cos) toward the edges and the far sides darken.
+    Returns the bent tone, its coverage mask and the forward map of flat x to bent x (pixels)."""
+    h, w = tone.shape
+    x_out = (np.arange(w, dtype=np.float32) + 0.5) / w * 2 - 1
+    theta = np.arcsin(np.clip(x_out * np.sin(arc), -1, 1))
+    map_x = np.broadcast_to(((theta / arc + 1) / 2 * w - 0.5)[None], (h, w)).astype(np.float32)
+    map_y = (np.arange(h, dtype=np.float32)[:, None] - sag * h * (1 - np.cos(theta))[None]).astype(np.float32)
+    shade = (0.75 + 0.25 * np.cos(theta)).astype(np.float32)[None]
+    bent = cv2.remap(tone.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * shade
+    bent_inside = cv2.remap(inside, map_x, map_y, cv2.INTER_NEAREST, borderValue=0)
+
+    def forward(x_flat: np.ndarray) -> np.ndarray:
+        s_flat = (np.asarray(x_flat, np.float64) / w) * 2 - 1
+        return (np.sin(s_flat * arc) / np.sin(arc) + 1) / 2 * w
+
+    return np.clip(bent, 0, 255).astype(np.uint8), bent_inside, forward
+
+
+def _paste(canvas: np.ndarray, tone: np.ndarray, inside: np.ndarray, corners_dst: np.ndarray) -> tuple[int, int, int, int]:
+    """Warp ``tone`` (the symbol with its quiet zone, in grey levels) onto ``canvas`` where
+    ``inside`` is set, touching only the corners' bounding box."""
+    h, w = tone.shape
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     x0, y0 = np.floor(corners_dst.min(0)).astype(int)
     x1, y1 = np.ceil(corners_dst.max(0)).astype(int) + 1
@@ -91,12 +118,45 @@ def _paste(canvas: np.ndarray, symbol: np.ndarray, corners_dst: np.ndarray, ink:
     x1, y1 = min(x1, canvas.shape[1]), min(y1, canvas.shape[0])
     matrix = cv2.getPerspectiveTransform(src, corners_dst - np.array([x0, y0], np.float32))
     size = (x1 - x0, y1 - y0)
-    tone = np.where(symbol < 128, ink, paper).astype(np.uint8)
     warped = cv2.warpPerspective(tone, matrix, size, flags=cv2.INTER_AREA if w > size[0] else cv2.INTER_LINEAR)
-    inside = cv2.warpPerspective(np.ones_like(symbol), matrix, size, flags=cv2.INTER_NEAREST)
+    covered = cv2.warpPerspective(inside, matrix, size, flags=cv2.INTER_NEAREST)
     region = canvas[y0:y1, x0:x1]
-    np.copyto(region, warped, where=inside.astype(bool))
+    np.copyto(region, warped, where=covered.astype(bool))
     return x0, y0, x1, y1
+
+
+def _add_glare(rng: np.random.Generator, canvas: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """A saturating elliptical highlight over part of a code, as from a lamp on glossy film."""
+    x0, y0, x1, y1 = box
+    rx, ry = max(2.0, (x1 - x0) * rng.uniform(0.12, 0.35)), max(2.0, (y1 - y0) * rng.uniform(0.12, 0.35))
+    cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+    gx0, gy0 = max(0, int(cx - 3 * rx)), max(0, int(cy - 3 * ry))
+    gx1, gy1 = min(canvas.shape[1], int(cx + 3 * rx) + 1), min(canvas.shape[0], int(cy + 3 * ry) + 1)
+    if gx1 <= gx0 or gy1 <= gy0:
+        return
+    yy, xx = np.mgrid[gy0:gy1, gx0:gx1].astype(np.float32)
+    light = rng.uniform(120, 260) * np.exp(-(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2))
+    region = canvas[gy0:gy1, gx0:gx1]
+    region[...] = np.clip(region + light, 0, 255).astype(np.uint8)
+
+
+def _turn(scene: "Scene", quarter_turns: int) -> "Scene":
+    """Rotate the frame and its truth by 90 degrees counter-clockwise ``quarter_turns`` times."""
+    image, truths = scene.image, scene.barcodes
+    for _ in range(quarter_turns):
+        width = image.shape[1]
+        image = np.ascontiguousarray(np.rot90(image))
+        turned = []
+        for truth in truths:
+            polygon = np.stack([truth.polygon[:, 1], width - truth.polygon[:, 0]], axis=1).astype(np.float32)
+            turned.append(BarcodeTruth(polygon=polygon, box_xyxy=_polygon_box(polygon), symbology=truth.symbology, text=truth.text))
+        truths = turned
+    return Scene(image=image, barcodes=truths)
+
+
+def _polygon_box(polygon: np.ndarray) -> tuple[int, int, int, int]:
+    return (int(np.floor(polygon[:, 0].min())), int(np.floor(polygon[:, 1].min())),
+            int(np.ceil(polygon[:, 0].max())), int(np.ceil(polygon[:, 1].max())))
 
 
 def _degrade(rng: np.random.Generator, canvas: np.ndarray, recipe: SceneRecipe) -> None:
@@ -133,7 +193,7 @@ def generate_scene(rng: np.random.Generator, recipe: SceneRecipe) -> Scene:
         from edgeperc.synth.other_renderer import ALT_SYMBOLOGIES, render_symbol_alt
 
         render, allowed = render_symbol_alt, recipe.symbologies or ALT_SYMBOLOGIES
-    count = int(rng.poisson(recipe.mean_count))
+    count = max(recipe.min_count, int(rng.poisson(recipe.mean_count)))
     anchor: tuple[float, float] | None = None
     for _ in range(count):
         symbology = pick_symbology(rng, allowed)
@@ -156,17 +216,24 @@ def generate_scene(rng: np.random.Generator, recipe: SceneRecipe) -> Scene:
                 continue
             contrast = rng.uniform(*recipe.contrast)
             ink, paper = 128 - 120 * contrast, 128 + 120 * contrast
-            _paste(canvas, symbol.image, corners, ink, paper)
+            tone = np.where(symbol.image < 128, ink, paper).astype(np.uint8)
+            inside = np.ones_like(symbol.image)
+            tx0, tx1 = float(sx0), float(sx1)
+            ty0, ty1 = float(sy0), float(sy1)
+            if recipe.curvature > 0:
+                arc, sag = rng.uniform(0.3, 1.0) * recipe.curvature, rng.uniform(-0.08, 0.08)
+                tone, inside, forward = _bend(tone, inside, arc, sag)
+                tx0, tx1 = (float(v) for v in forward(np.array([sx0, sx1])))
+                ty0, ty1 = ty0 + min(0.0, sag * h), ty1 + max(0.0, sag * h)
+            _paste(canvas, tone, inside, corners)
             placed.append(footprint)
             anchor = centre
             # Truth polygon: the dark-module box mapped through the same homography.
             src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
             matrix = cv2.getPerspectiveTransform(src, corners)
-            tight = np.array([[sx0, sy0], [sx1, sy0], [sx1, sy1], [sx0, sy1]], np.float32)[None]
+            tight = np.array([[tx0, ty0], [tx1, ty0], [tx1, ty1], [tx0, ty1]], np.float32)[None]
             polygon = cv2.perspectiveTransform(tight, matrix)[0]
-            box = (int(np.floor(polygon[:, 0].min())), int(np.floor(polygon[:, 1].min())),
-                   int(np.ceil(polygon[:, 0].max())), int(np.ceil(polygon[:, 1].max())))
-            truths.append(BarcodeTruth(polygon=polygon, box_xyxy=box, symbology=symbology, text=symbol.text))
+            truths.append(BarcodeTruth(polygon=polygon, box_xyxy=_polygon_box(polygon), symbology=symbology, text=symbol.text))
             break
     for _ in range(int(rng.integers(recipe.blobs[0], recipe.blobs[1] + 1))):
         radius = (int(rng.uniform(0.005, 0.03) * width), int(rng.uniform(0.005, 0.03) * height))
@@ -174,9 +241,39 @@ def generate_scene(rng: np.random.Generator, recipe: SceneRecipe) -> Scene:
         blob = (centre_px[0] - radius[0], centre_px[1] - radius[1], centre_px[0] + radius[0], centre_px[1] + radius[1])
         if not _overlaps(blob, placed, gap_px=8):
             cv2.ellipse(canvas, centre_px, radius, float(rng.uniform(0, 180)), 0, 360, int(rng.uniform(0, 40)), -1)
+    for truth in truths:
+        if recipe.glare > 0 and rng.random() < recipe.glare:
+            _add_glare(rng, canvas, truth.box_xyxy)
     if recipe.degrade:
         _degrade(rng, canvas, recipe)
-    return Scene(image=canvas, barcodes=truths)
+    return _turn(Scene(image=canvas, barcodes=truths), recipe.quarter_turns)
+
+
+STRESS_RECIPES: dict[str, dict] = {
+    "default": {},
+    "heavy-blur-noise": {"blur_sigma_px": (1.2, 2.2), "noise_sigma": (10.0, 20.0), "jpeg_quality": (35, 60)},
+    "strong-perspective": {"perspective": 0.25},
+    "low-contrast": {"contrast": (0.2, 0.35), "lighting": 0.5},
+    "tiny-codes": {"module_px": (1, 2)},
+    "huge-codes": {"module_px": (8, 14), "mean_count": 2.0},
+    "no-codes": {"mean_count": 0.0, "blobs": (4, 12)},
+    "other-renderer": {"renderer": "python-barcode+segno"},
+    "rotated-90": {"max_rotation_deg": 8.0, "quarter_turns": 1},
+    # A phone photo of one code (the size is fixed, --size is ignored): tilt, a curved pack,
+    # glare, blur, strong uneven light.
+    "phone-photo": {"size_hw": (480, 480), "mean_count": 0.0, "min_count": 1, "module_px": (2, 3), "max_rotation_deg": 30.0,
+                    "perspective": 0.12, "blobs": (0, 0), "blur_sigma_px": (0.3, 1.2), "noise_sigma": (3.0, 8.0),
+                    "lighting": 0.5, "curvature": 0.9, "glare": 0.8, "jpeg_quality": (60, 90)},
+}
+
+
+def stress_recipe(name: str, size_px: int, mean_count: float) -> SceneRecipe:
+    """The named recipe at ``size_px`` (phone-photo keeps its own size) with ``mean_count`` codes."""
+    from edgeperc.errors import ConfigError
+
+    if name not in STRESS_RECIPES:
+        raise ConfigError(f"--recipe '{name}' must be one of {', '.join(STRESS_RECIPES)}")
+    return SceneRecipe(**{"size_hw": (size_px, size_px), "mean_count": mean_count, **STRESS_RECIPES[name]})
 
 
 def low_res_copy(image: np.ndarray, size_px: int = 256) -> np.ndarray:

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 from edgeperc.runtime.pipelines.barcode.boxes import Detection
-from edgeperc.runtime.pipelines.barcode.crops import extract_crops, plan_crops, remap_boxes
+from edgeperc.runtime.pipelines.barcode.crops import extract_crops, plan_crops, plan_lr_tiles, remap_boxes
 from edgeperc.runtime.pipelines.barcode.nms import iou_matrix, merge_duplicates, nms_xyxy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -229,3 +229,34 @@ def test_extract_crops_scales_uint16():
 def test_extract_crops_refuses_bad_input(image, windows):
     with pytest.raises(InvalidInputError):
         extract_crops(image, windows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40000), st.integers(1, 40000), st.integers(256, 12000), st.integers(0, 2000))
+def test_lr_tiles_cover_the_frame_with_overlap(height, width, tile_px, overlap_px):
+    if overlap_px >= tile_px:
+        with pytest.raises(InvalidInputError, match="overlap_px"):
+            plan_lr_tiles((height, width), tile_px, overlap_px)
+        return
+    tiles = plan_lr_tiles((height, width), tile_px, overlap_px)
+    covered_x, covered_y = np.zeros(width, bool), np.zeros(height, bool)
+    for x0, y0, x1, y1 in tiles:
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+        assert x1 - x0 <= tile_px and y1 - y0 <= tile_px
+        covered_x[x0:x1], covered_y[y0:y1] = True, True
+    assert covered_x.all() and covered_y.all()
+    # Every adjacent pair of tiles along an axis overlaps by at least overlap_px.
+    for axis, length in ((0, width), (1, height)):
+        starts = sorted({int(t[axis]) for t in tiles})
+        ends = sorted({int(t[axis + 2]) for t in tiles})
+        if length <= tile_px:
+            assert starts == [0] and ends == [length]
+        for end, next_start in zip(ends[:-1], starts[1:]):
+            assert end - next_start >= overlap_px
+
+
+def test_lr_tiles_single_copy_up_to_tile_size_and_grid_above():
+    assert plan_lr_tiles((8192, 8192), 10240, 1024).tolist() == [[0, 0, 8192, 8192]]
+    tiles = plan_lr_tiles((16384, 16384), 10240, 1024)
+    assert len(tiles) == 4 and set((tiles[:, 2] - tiles[:, 0]).tolist()) == {8704}
+    assert len(plan_lr_tiles((30000, 30000), 10240, 1024)) == 16

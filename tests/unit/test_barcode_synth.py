@@ -78,3 +78,33 @@ def test_other_renderer_scene_truth_is_decodable():
     assert scene.barcodes
     for truth in scene.barcodes:
         assert truth.text in {r.text for r in zxingcpp.read_barcodes(_upright(scene.image, truth.polygon))}
+
+
+def test_quarter_turn_rotates_frame_and_truth_together():
+    flat = generate_scene(np.random.default_rng(8), CLEAN)
+    turned = generate_scene(np.random.default_rng(8), CLEAN.model_copy(update={"quarter_turns": 1}))
+    assert np.array_equal(turned.image, np.rot90(flat.image))
+    for before, after in zip(flat.barcodes, turned.barcodes):
+        width = flat.image.shape[1]
+        assert np.allclose(after.polygon, np.stack([before.polygon[:, 1], width - before.polygon[:, 0]], 1))
+        assert after.text in {r.text for r in zxingcpp.read_barcodes(_upright(turned.image, after.polygon))}
+
+
+def test_curved_codes_keep_truth_on_the_dark_modules():
+    """Codes wrapped round a cylinder: the truth polygon still bounds the modules, and the codes stay
+    decodable once the polygon is flattened (at most one lost to the squeezed edge modules)."""
+    recipe = CLEAN.model_copy(update={"curvature": 0.9, "module_px": (3, 4), "min_count": 4})
+    scene = generate_scene(np.random.default_rng(9), recipe)
+    assert len(scene.barcodes) >= 3
+    dark = scene.image < 90
+    inside = rasterise_mask(scene.barcodes, (0, 0, *scene.image.shape[::-1])).astype(bool)
+    grown = cv2.dilate(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert dark[grown].sum() >= 0.97 * dark.sum(), "dark modules outside every truth polygon"
+    read = sum(t.text in {r.text for r in zxingcpp.read_barcodes(_upright(scene.image, t.polygon))} for t in scene.barcodes)
+    assert read >= len(scene.barcodes) - 1
+
+
+def test_min_count_and_glare_are_deterministic():
+    recipe = SceneRecipe(size_hw=(480, 480), mean_count=0, min_count=1, glare=1.0, curvature=0.6, module_px=(2, 3))
+    a, b = (generate_scene(np.random.default_rng(4), recipe) for _ in range(2))
+    assert len(a.barcodes) == 1 and np.array_equal(a.image, b.image)

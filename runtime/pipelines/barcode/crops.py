@@ -175,3 +175,28 @@ def extract_crops(image: np.ndarray, windows: np.ndarray, pad_value: int = 0,
             part = np.clip(part.astype(np.float32) * (255.0 / in_max) + 0.5, 0, 255).astype(np.uint8)
         crops[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = part
     return crops
+
+
+def plan_lr_tiles(uhr_hw: tuple[int, int], tile_px: int, overlap_px: int) -> np.ndarray:
+    """(T, 4) int64 regions [x0, y0, x1, y1) that the RPN sees, each resized to its low-res input.
+
+    A frame no longer than ``tile_px`` on either side is one region (the dissertation's single
+    256 px copy). Larger frames are cut into evenly spaced tiles of at most ``tile_px`` that overlap
+    by at least ``overlap_px``, so the low-res scale never drops below 256 / tile_px: at 1/64 (a
+    single copy of a 16k frame) a 2 px module shrinks to 1/32 px and the RPN loses small codes.
+    """
+    height, width = _check_hw("uhr_hw", uhr_hw)
+    tile_px = _check_positive_int("tile_px", tile_px)
+    overlap_px = _check_positive_int("overlap_px", overlap_px, minimum=0)
+    if overlap_px >= tile_px:
+        raise InvalidInputError(f"overlap_px ({overlap_px}) must be smaller than tile_px ({tile_px})")
+
+    def spans(length: int) -> list[tuple[int, int]]:
+        if length <= tile_px:
+            return [(0, length)]
+        count = math.ceil((length - overlap_px) / (tile_px - overlap_px))
+        side = min(length, math.ceil((length + (count - 1) * overlap_px) / count))
+        starts = [round(k * (length - side) / (count - 1)) for k in range(count)]
+        return [(s, s + side) for s in starts]
+
+    return np.array([[x0, y0, x1, y1] for y0, y1 in spans(height) for x0, x1 in spans(width)], np.int64)

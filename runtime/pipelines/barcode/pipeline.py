@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 from edgeperc.runtime.backends.base import Backend
 from edgeperc.runtime.pipelines.barcode.boxes import Detection, masks_to_boxes, offset_detections
-from edgeperc.runtime.pipelines.barcode.crops import plan_crops, remap_boxes
+from edgeperc.runtime.pipelines.barcode.crops import plan_crops, plan_lr_tiles, remap_boxes
 from edgeperc.runtime.pipelines.barcode.decode import decode_region
-from edgeperc.runtime.pipelines.barcode.nms import merge_duplicates
+from edgeperc.runtime.pipelines.barcode.nms import merge_duplicates, nms_xyxy
 from edgeperc.runtime.pipelines.barcode.proposals import make_anchors, propose_regions
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,8 @@ class ScanConfig(BaseModel):
     crop_px: int = Field(400, ge=64, le=2048)
     context_px: int = Field(24, ge=0, le=512)
     small_frame_px: int = Field(1600, ge=0, le=8192, description="frames up to this side skip the RPN")
+    lr_tile_px: int = Field(10240, ge=256, description="frames longer than this are proposed in overlapping tiles")
+    lr_tile_overlap_px: int = Field(1024, ge=0, description="tiles overlap by at least this (longer than a code)")
     rpn_score_threshold: float = Field(0.3, gt=0, lt=1)
     proposal_grow_lr_px: float = Field(4.0, ge=0, le=64, description="proposals widened by this many low-res pixels")
     rpn_nms_iou: float = Field(0.3, gt=0, le=1)
@@ -172,13 +174,26 @@ class BarcodeScanner:
             self.config = self.config.model_copy(update={"crop_px": crop_hw[0]})
 
     def propose(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W) uint8 -> (K, 4) proposals in frame pixels."""
-        low_res = cv2.resize(frame, (self.lr_hw[1], self.lr_hw[0]), interpolation=cv2.INTER_AREA)
-        out = self.rpn.infer({self.rpn_input: normalise_images(low_res[None], self.rpn_norm)})
-        boxes, _ = propose_regions(out["objectness"][0], out["deltas"][0], self.anchors, self.lr_hw,
-                                   self.config.rpn_score_threshold, self.config.rpn_nms_iou, self.config.max_proposals,
-                                   self.config.proposal_grow_lr_px)
-        return remap_boxes(boxes, self.lr_hw, frame.shape)
+        """(H, W) uint8 -> (K, 4) proposals in frame pixels, best first.
+
+        Up to ``lr_tile_px`` the whole frame is one low-res copy; larger frames give one copy per
+        overlapping tile (one RPN batch), and the tiles' proposals are merged by NMS."""
+        cfg = self.config
+        tiles = plan_lr_tiles(frame.shape, cfg.lr_tile_px, cfg.lr_tile_overlap_px)
+        low_res = np.stack([cv2.resize(frame[y0:y1, x0:x1], (self.lr_hw[1], self.lr_hw[0]), interpolation=cv2.INTER_AREA)
+                            for x0, y0, x1, y1 in tiles])
+        out = self.rpn.infer({self.rpn_input: normalise_images(low_res, self.rpn_norm)})
+        boxes, scores = [], []
+        for index, (x0, y0, x1, y1) in enumerate(tiles):
+            tile_boxes, tile_scores = propose_regions(out["objectness"][index], out["deltas"][index], self.anchors, self.lr_hw,
+                                                      cfg.rpn_score_threshold, cfg.rpn_nms_iou, cfg.max_proposals,
+                                                      cfg.proposal_grow_lr_px)
+            boxes.append(remap_boxes(tile_boxes, self.lr_hw, (int(y1 - y0), int(x1 - x0))) + np.array([x0, y0, x0, y0]))
+            scores.append(tile_scores)
+        if len(tiles) == 1:
+            return boxes[0]
+        boxes_all, scores_all = np.concatenate(boxes), np.concatenate(scores)
+        return boxes_all[nms_xyxy(boxes_all, scores_all, cfg.rpn_nms_iou)[: cfg.max_proposals * len(tiles)]]
 
     def segment(self, frame: np.ndarray, windows: list[Window]) -> list[np.ndarray]:
         """One (crop, crop) float32 probability map per window, in batches."""
