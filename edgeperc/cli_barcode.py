@@ -86,7 +86,7 @@ def scan(
                 latency["total"] = sum(latency.values())
                 record.update(width=result.width, height=result.height,
                               latency_ms={k: round(v, 2) for k, v in latency.items()},
-                              barcodes=[b.as_json() for b in result.barcodes])
+                              barcodes=[b.as_json() for b in result.barcodes], kernels=result.kernels)
                 if save_vis:
                     import cv2
 

@@ -1,6 +1,10 @@
 """The scanner pipeline: UHR frame -> 256x256 copy -> RPN proposals -> 400x400 windows ->
 Y-Net masks -> boxes -> decoded symbols. Composes pure stages and two backends, nothing else.
 
+Pre-processing (the low-res copies, native-size crops) runs on the kernels backend chosen once
+at start (`edgeperc.kernels.select_backend`: CUDA when a GPU answers, OpenCV otherwise); the
+choice is reported with every scan.
+
 Small frames (phone photos) skip the RPN: the whole frame is one window (downscaled to the
 crop size when larger) plus native-resolution tiles, so a 300x300 photo is not shrunk and lost.
 Proposals larger than a window are segmented in one downscaled window instead of cut in pieces.
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from edgeperc.kernels import BackendChoice, area_downsample, roi_warp_normalise, select_backend
 from edgeperc.runtime.backends.base import Backend
 from edgeperc.runtime.pipelines.barcode.boxes import Detection, masks_to_boxes, offset_detections
 from edgeperc.runtime.pipelines.barcode.crops import plan_crops, plan_lr_tiles, remap_boxes
@@ -81,6 +86,7 @@ class ScanResult:
     proposals_uhr: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     windows: list[Window] = field(default_factory=list)
     window_masks: list[np.ndarray] = field(default_factory=list)
+    kernels: dict[str, str] = field(default_factory=dict)
 
 
 def square_window(box: np.ndarray, frame_hw: tuple[int, int], crop_px: int, context_px: int) -> Window:
@@ -159,9 +165,11 @@ def cut_window(frame: np.ndarray, window: Window, crop_px: int) -> np.ndarray:
 class BarcodeScanner:
     """Holds the two backends and the config; ``scan(frame)`` runs the whole pipeline."""
 
-    def __init__(self, rpn: Backend, ynet: Backend, config: ScanConfig | None = None) -> None:
+    def __init__(self, rpn: Backend, ynet: Backend, config: ScanConfig | None = None,
+                 kernels: BackendChoice | None = None) -> None:
         self.rpn, self.ynet = rpn, ynet
         self.config = config or ScanConfig()
+        self.kernels = kernels or select_backend()
         rpn_manifest, ynet_manifest = rpn.manifest, ynet.manifest
         self.rpn_norm, self.ynet_norm = rpn_manifest.normalisation, ynet_manifest.normalisation
         self.rpn_input, self.ynet_input = rpn.inputs[0].name, ynet.inputs[0].name
@@ -180,7 +188,7 @@ class BarcodeScanner:
         overlapping tile (one RPN batch), and the tiles' proposals are merged by NMS."""
         cfg = self.config
         tiles = plan_lr_tiles(frame.shape, cfg.lr_tile_px, cfg.lr_tile_overlap_px)
-        low_res = np.stack([cv2.resize(frame[y0:y1, x0:x1], (self.lr_hw[1], self.lr_hw[0]), interpolation=cv2.INTER_AREA)
+        low_res = np.stack([area_downsample(frame[y0:y1, x0:x1], self.lr_hw, backend=self.kernels.name)
                             for x0, y0, x1, y1 in tiles])
         out = self.rpn.infer({self.rpn_input: normalise_images(low_res, self.rpn_norm)})
         boxes, scores = [], []
@@ -197,13 +205,22 @@ class BarcodeScanner:
 
     def segment(self, frame: np.ndarray, windows: list[Window]) -> list[np.ndarray]:
         """One (crop, crop) float32 probability map per window, in batches."""
-        crop = self.config.crop_px
         maps: list[np.ndarray] = []
         for start in range(0, len(windows), self.config.ynet_batch):
-            batch = np.stack([cut_window(frame, w, crop) for w in windows[start : start + self.config.ynet_batch]])
-            out = self.ynet.infer({self.ynet_input: normalise_images(batch, self.ynet_norm)})
+            batch = self.network_input(frame, windows[start : start + self.config.ynet_batch])
+            out = self.ynet.infer({self.ynet_input: batch})
             maps.extend(out["mask"][:, 0])
         return maps
+
+    def network_input(self, frame: np.ndarray, windows: list[Window]) -> np.ndarray:
+        """(B, 1, crop, crop) float32 Y-Net input. Off the CPU, native-size windows are cut and
+        normalised in one kernel (RoI warp with a translation); scaled windows keep INTER_AREA."""
+        crop, norm = self.config.crop_px, self.ynet_norm
+        if self.kernels.name != "opencv" and all(w.side_px == crop for w in windows) and len(norm.mean) == 1:
+            shifts = np.array([[[1, 0, w.x0], [0, 1, w.y0], [0, 0, 1]] for w in windows], np.float32)
+            return roi_warp_normalise(frame, shifts, (crop, crop), norm.scale, norm.mean[0], norm.std[0],
+                                      max_rois=len(windows), backend=self.kernels.name)
+        return normalise_images(np.stack([cut_window(frame, w, crop) for w in windows]), norm)
 
     def scan(self, frame: np.ndarray) -> ScanResult:
         cfg = self.config
@@ -241,4 +258,4 @@ class BarcodeScanner:
                 barcodes.append(found)
         barcodes = drop_fragments(barcodes, cfg.fragment_overlap)
         latency["decode"] = (time.perf_counter() - start) * 1e3
-        return ScanResult(width, height, barcodes, latency, proposals, windows, maps)
+        return ScanResult(width, height, barcodes, latency, proposals, windows, maps, self.kernels.as_dict())
