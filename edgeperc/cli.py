@@ -327,6 +327,23 @@ app.command()(scan)
 app.add_typer(generate_app, name="generate")
 app.add_typer(eval_app, name="eval")
 
+from edgeperc.cli_panoramas import generate_panoramas  # noqa: E402
+
+generate_app.command("panoramas")(generate_panoramas)
+
+from edgeperc.cli_profile import latency_test, profile  # noqa: E402  (profiler verbs, issue 3)
+
+app.command()(profile)
+app.command("latency-test")(latency_test)
+
+from edgeperc.cli_depth import depth  # noqa: E402
+
+app.command()(depth)
+
+from edgeperc.cli_bundle import bundle_app  # noqa: E402  (deployment bundles, issue 7)
+
+app.add_typer(bundle_app, name="bundle")
+
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: EdgepercError -> one line on stderr + its exit code."""

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edgeperc.errors import ConfigError, EdgepercError
+from edgeperc.cli_batch import run_per_image
+from edgeperc.errors import ConfigError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".jp2"}
 generate_app = typer.Typer(no_args_is_help=True, help="Generate synthetic data sets (deterministic per seed).")
@@ -68,45 +69,31 @@ def scan(
 
     scanner = make_scanner(target, rpn_model, ynet_model, decode=not no_decode)
     files = expand_images(images)
-    console = Console(stderr=as_json, soft_wrap=True)
-    failures = 0
     if save_vis:
         save_vis.mkdir(parents=True, exist_ok=True)
-    with Progress(TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  disable=len(files) < 2) as progress:
-        task = progress.add_task("scan", total=len(files))
-        for path in files:
-            record: dict = {"image": str(path)}
-            try:
-                start = time.perf_counter()
-                frame = read_gray(path, max_pixels)
-                load_ms = (time.perf_counter() - start) * 1e3
-                result = scanner.scan(frame)
-                latency = {"load": load_ms, **result.latency_ms}
-                latency["total"] = sum(latency.values())
-                record.update(width=result.width, height=result.height,
-                              latency_ms={k: round(v, 2) for k, v in latency.items()},
-                              barcodes=[b.as_json() for b in result.barcodes], kernels=result.kernels)
-                if save_vis:
-                    import cv2
 
-                    cv2.imwrite(str(save_vis / f"{path.stem}.overlay.png"), draw_overlay(frame, result))
-            except EdgepercError as exc:  # one bad image never stops the batch
-                failures += 1
-                record["error"] = str(exc)
-            if as_json:
-                typer.echo(json.dumps(record))
-            elif "error" in record:
-                console.print(f"[red]{path}[/red]: {record['error']}", highlight=False)
-            else:
-                decoded = [b for b in record["barcodes"] if b["text"]]
-                console.print(f"{path}: {record['width']}x{record['height']}, {len(record['barcodes'])} barcode(s), "
-                              f"{len(decoded)} decoded, {record['latency_ms']['total']:.0f} ms", highlight=False)
-                for b in record["barcodes"]:
-                    console.print(f"  {b['format'] or '?':12s} {b['text'] if b['text'] else '(not decoded)'}  box {b['box']} score {b['score']:.2f}", highlight=False)
-            progress.advance(task)
-    if failures == len(files):
-        raise typer.Exit(5)
+    def process(path: Path) -> dict:
+        start = time.perf_counter()
+        frame = read_gray(path, max_pixels)
+        load_ms = (time.perf_counter() - start) * 1e3
+        result = scanner.scan(frame)
+        latency = {"load": load_ms, **result.latency_ms}
+        latency["total"] = sum(latency.values())
+        if save_vis:
+            import cv2
+
+            cv2.imwrite(str(save_vis / f"{path.stem}.overlay.png"), draw_overlay(frame, result))
+        return {"width": result.width, "height": result.height, "latency_ms": {k: round(v, 2) for k, v in latency.items()},
+                "barcodes": [b.as_json() for b in result.barcodes], "kernels": result.kernels}
+
+    def describe(path: Path, record: dict) -> list[str]:
+        decoded = [b for b in record["barcodes"] if b["text"]]
+        lines = [f"{path}: {record['width']}x{record['height']}, {len(record['barcodes'])} barcode(s), "
+                 f"{len(decoded)} decoded, {record['latency_ms']['total']:.0f} ms"]
+        return lines + [f"  {b['format'] or '?':12s} {b['text'] if b['text'] else '(not decoded)'}  box {b['box']} score {b['score']:.2f}"
+                        for b in record["barcodes"]]
+
+    run_per_image("scan", files, as_json, process, describe)
 
 
 @generate_app.command("barcodes")

@@ -47,3 +47,10 @@ class SafetyViolation(EdgepercError):
     """A command would leave the safe envelope of the robot or device."""
 
     exit_code = 9
+
+
+class BundleError(EdgepercError):
+    """A deployment bundle is refused (signature, hashes, files, target, runtime, archive, size)
+    or a release could not be staged or activated."""
+
+    exit_code = 10

@@ -76,6 +76,86 @@ class TensorRTOptions(_Strict):
     max_batch: int = Field(default=8, ge=1, le=1024, description="max of the dynamic batch profile")
 
 
+BudgetMs = Annotated[float, Field(gt=0, le=10000)]
+
+
+def _number_is_p99(value: Any) -> Any:
+    """A bare number in YAML is a p99 budget (what ``latency_budgets_ms: {barcode: 30}`` always meant)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"p99": value}
+    return value
+
+
+class StageBudget(_Strict):
+    """p50 and/or p99 of one stage, in ms."""
+
+    p50: BudgetMs | None = None
+    p99: BudgetMs | None = None
+
+    _number = model_validator(mode="before")(_number_is_p99)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> "StageBudget":
+        if self.p50 is None and self.p99 is None:
+            raise ValueError("a budget needs p50 and/or p99 (ms); got neither")
+        if self.p50 is not None and self.p99 is not None and self.p50 > self.p99:
+            raise ValueError(f"p50 must not exceed p99; allowed: p50 <= {self.p99:g} (got {self.p50:g})")
+        return self
+
+    def limits(self) -> dict[str, float]:
+        """{'p50': ms, 'p99': ms} of the limits that are set."""
+        return {name: value for name, value in (("p50", self.p50), ("p99", self.p99)) if value is not None}
+
+
+class PipelineBudget(_Strict):
+    """A pipeline's latency budget: end to end (p50 and/or p99) and optionally per stage.
+
+    In YAML a value is either a number (the end-to-end p99, as before) or a mapping
+    ``{p50: ms, p99: ms, stages: {stage: {p50: ms, p99: ms} | ms}}``. ``float(budget)`` and
+    ``f"{budget:g}"`` give the headline figure (end-to-end p99, else p50) so code that read
+    the old plain numbers keeps working.
+    """
+
+    p50: BudgetMs | None = None
+    p99: BudgetMs | None = None
+    stages: dict[str, StageBudget] = Field(default_factory=dict)
+
+    _number = model_validator(mode="before")(_number_is_p99)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> "PipelineBudget":
+        if self.p50 is None and self.p99 is None and not self.stages:
+            raise ValueError("a budget needs p50, p99 and/or stages; got none of them")
+        if self.p50 is not None and self.p99 is not None and self.p50 > self.p99:
+            raise ValueError(f"p50 must not exceed p99; allowed: p50 <= {self.p99:g} (got {self.p50:g})")
+        return self
+
+    def limits(self) -> dict[str, float]:
+        """End-to-end {'p50': ms, 'p99': ms} of the limits that are set."""
+        return {name: value for name, value in (("p50", self.p50), ("p99", self.p99)) if value is not None}
+
+    @property
+    def headline_ms(self) -> float:
+        """End-to-end p99, else p50, else the sum of the stages' p99 (or p50)."""
+        if self.p99 is not None:
+            return self.p99
+        if self.p50 is not None:
+            return self.p50
+        return float(sum(stage.p99 if stage.p99 is not None else stage.p50 for stage in self.stages.values()))
+
+    def describe(self) -> str:
+        """Short text for tables, e.g. 'p50 400 / p99 900 (+4 stages)'."""
+        parts = [f"{name} {value:g}" for name, value in self.limits().items()]
+        text = " / ".join(parts) if parts else "stages only"
+        return text + (f" (+{len(self.stages)} stages)" if self.stages else "")
+
+    def __float__(self) -> float:
+        return float(self.headline_ms)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.headline_ms, spec) if spec else self.describe()
+
+
 class TargetConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = ""
@@ -92,7 +172,11 @@ class TargetConfig(_Strict):
     default_precision: Precision
     workspace_mib: int = Field(ge=16, le=65536)
     memory_budget_mib: int = Field(ge=64, le=262144)
-    latency_budgets_ms: dict[Pipeline, Annotated[float, Field(gt=0, le=10000)]] = Field(default_factory=dict)
+    # Disk space edgeperc may use on the device for one release (models, libraries, configs):
+    # `edgeperc bundle verify/stage` refuse a bundle whose files add up to more.
+    storage_budget_mib: int = Field(default=1024, ge=1, le=1048576)
+    # {pipeline: number (end-to-end p99 ms) | {p50, p99, stages: {stage: {p50, p99}}}}; see PipelineBudget
+    latency_budgets_ms: dict[Pipeline, PipelineBudget] = Field(default_factory=dict)
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
     tensorrt: TensorRTOptions = Field(default_factory=TensorRTOptions)
 

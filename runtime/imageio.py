@@ -1,5 +1,5 @@
 """Reading what scanners and phones write (PNG, JPEG, WebP, TIFF 8/16-bit, BMP; grey, colour,
-alpha) into one (H, W) uint8 grey frame, with a clear error per bad file and no float copy of
+alpha) into one (H, W) uint8 grey frame (or an RGB one for colour models), with a clear error per bad file and no float copy of
 the frame (16-bit data is shifted, not scaled in floating point)."""
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def check_complete(head: bytes, tail: bytes, source: str) -> None:
         raise InvalidInputError(f"{source}: PNG is truncated (no IEND chunk)")
 
 
-def read_gray(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode ``path`` to (H, W) uint8 grey; every failure names the file and the problem."""
+def decode_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` as stored (grey/colour/alpha, 8/16-bit); every failure names the file."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
@@ -82,4 +82,26 @@ def read_gray(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise InvalidInputError(f"{path}: cannot decode (corrupt, truncated or unsupported format)")
     if image.shape[0] * image.shape[1] > max_pixels:
         raise InvalidInputError(f"{path}: {image.shape[1]}x{image.shape[0]} px exceeds the limit of {max_pixels:,} pixels (--max-pixels)")
-    return to_gray_u8(image, str(path))
+    return image
+
+
+def read_gray(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` to (H, W) uint8 grey; every failure names the file and the problem."""
+    return to_gray_u8(decode_image(path, max_pixels), str(path))
+
+
+def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` to (H, W, 3) uint8 RGB; a grey image is refused (colour models need colour)."""
+    image = decode_image(path, max_pixels)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise InvalidInputError(f"{path}: image is greyscale; this model needs an RGB (colour) image")
+    if image.dtype == np.uint16:
+        image = (image >> max(0, int(image.max()).bit_length() - 8)).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InvalidInputError(f"{path}: unsupported pixel type {image.dtype} (8- or 16-bit integer images only)")
+    if image.shape[2] not in (3, 4):
+        raise InvalidInputError(f"{path}: {image.shape[2]} channels (colour or colour+alpha expected)")
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    if min(rgb.shape[:2]) < MIN_SIDE_PX:
+        raise InvalidInputError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} px, smaller than {MIN_SIDE_PX} px a side")
+    return rgb

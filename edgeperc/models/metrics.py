@@ -14,19 +14,6 @@ def mask_iou(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> flo
     return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
 
 
-def depth_delta1(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Share of pixels with max(pred/true, true/pred) < 1.25; (B, 1, H, W) vs (B, H, W) metres."""
-    p = np.maximum(pred.reshape(len(pred), -1), 1e-6)
-    t = np.maximum(truth.reshape(len(truth), -1), 1e-6)
-    return float(np.mean(np.maximum(p / t, t / p) < 1.25))
-
-
-def depth_abs_rel(pred: np.ndarray, truth: np.ndarray) -> float:
-    p = pred.reshape(len(pred), -1)
-    t = np.maximum(truth.reshape(len(truth), -1), 1e-6)
-    return float(np.mean(np.abs(p - t) / t))
-
-
 def output_drift(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     """How far ``other`` moved from ``reference``: max/mean abs error and cosine similarity."""
     ref = np.asarray(reference, np.float64).ravel()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from edgeperc.errors import ConfigError
 from edgeperc.manifest import Normalisation
-from edgeperc.models import metrics, synthetic
+from edgeperc.models import metrics
 from edgeperc.models.rpn_config import BarcodeRPNConfig
 from edgeperc.models.ynet_config import YNetConfig
 from edgeperc.preprocess import normalise_images
@@ -85,9 +85,18 @@ def _generate_rpn(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray,
 
 
 def _generate_panoramas(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
+    """Ray-marched SDF rooms (edgeperc.synth.panoramas): RGB and the sensor-like depth truth,
+    NaN where the truth is invalid (the loss and the metrics skip those pixels)."""
+    from edgeperc.synth.panoramas import panorama_recipe, render_panorama
+
     rng = np.random.default_rng(seed)
-    scenes = [synthetic.panorama_scene(rng, tuple(config.input_hw)) for _ in range(count)]
-    return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
+    recipe = panorama_recipe("default", tuple(config.input_hw))
+    rgb, truth = [], []
+    for _ in range(count):
+        pano = render_panorama(rng, recipe)
+        rgb.append(pano.rgb)
+        truth.append(np.where(pano.valid, pano.depth, np.nan).astype(np.float32))
+    return np.stack(rgb), np.stack(truth)
 
 
 def _evaluate_masks(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
@@ -107,10 +116,12 @@ def _evaluate_rpn(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[s
 
 
 def _evaluate_depth(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
-    return {
-        "delta1": metrics.depth_delta1(outputs["depth"], truth),
-        "abs_rel": metrics.depth_abs_rel(outputs["depth"], truth),
-    }
+    from edgeperc.evaluation.depth_metrics import coverage, depth_errors
+
+    errors = depth_errors(outputs["depth"][:, 0], truth)
+    sigma = np.exp(0.5 * outputs["log_var"][:, 0])
+    return {"delta1": errors["delta1"], "abs_rel": errors["abs_rel"],
+            "coverage_1sigma": coverage(outputs["depth"][:, 0], truth, sigma, 1.0)}
 
 
 def _heads(config: BaseModel) -> tuple[str, ...]:
@@ -159,7 +170,7 @@ def _families() -> dict[str, Family]:
             version="1.0",
             description="Y-Net depth + aleatoric log-variance on 256x512 equirectangular RGB (App. B)",
             config_cls=ynet_config,
-            defaults={"in_channels": 3, "input_hw": (256, 512), "heads": ["depth", "log_var"]},
+            defaults={"in_channels": 3, "input_hw": (256, 512), "heads": ["depth", "log_var"], "wrap_longitude": True},
             input_names=("image",),
             output_names=_heads,
             normalisation=Normalisation(

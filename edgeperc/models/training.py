@@ -53,8 +53,10 @@ def _loss(family: Family, outputs, targets: dict):
         return F.binary_cross_entropy(prob, truth[:, None].float())
     depth, log_var = outputs
     target = truth[:, None]
-    # App. B eq. B.1: heteroscedastic loss, 1/(2 sigma^2) |y - f|^2 + 1/2 log sigma^2.
-    return (0.5 * torch.exp(-log_var) * (target - depth) ** 2 + 0.5 * log_var).mean()
+    valid = torch.isfinite(target)
+    # App. B eq. B.1 on valid pixels: 1/(2 sigma^2) |y - f|^2 + 1/2 log sigma^2.
+    per_pixel = 0.5 * torch.exp(-log_var) * (torch.nan_to_num(target) - depth) ** 2 + 0.5 * log_var
+    return per_pixel[valid].mean()
 
 
 def train_family(
@@ -77,6 +79,9 @@ def train_family(
 
     torch.manual_seed(seed)
     config = family.make_config(config_overrides)
+    if crop_hw is not None and getattr(config, "wrap_longitude", False) and crop_hw[1] != config.input_hw[1]:
+        raise ConfigError(f"--crop {crop_hw[0]}x{crop_hw[1]}: a panorama model wraps at +-180 deg, so crops must keep the "
+                          f"full width {config.input_hw[1]}")
     model = family.build(config)
     pixels, truth = family.generate(config, pool, seed)
     inputs = torch.from_numpy(normalise_images(pixels, family.normalisation))
@@ -99,6 +104,11 @@ def train_family(
                 y = {"truth": y["truth"][:, top : top + crop_hw[0], left : left + crop_hw[1]]}
             if rng.random() < 0.5 and family.name == "ynet-barcode":  # flips keep codes codes
                 x, y = x.flip(-1), {"truth": y["truth"].flip(-1)}
+            if getattr(config, "wrap_longitude", False):  # a panorama turned about its axis is a panorama
+                shift = int(rng.integers(0, x.shape[-1]))
+                x, y = x.roll(shift, dims=-1), {"truth": y["truth"].roll(shift, dims=-1)}
+                if rng.random() < 0.5:  # and so is its mirror image
+                    x, y = x.flip(-1), {"truth": y["truth"].flip(-1)}
             loss = _loss(family, model(x), y)
             optimiser.zero_grad()
             loss.backward()

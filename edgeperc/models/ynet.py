@@ -18,12 +18,28 @@ LEVELS = 5  # full, 1/2, 1/4, 1/8, 1/16
 DILATION_RATES = (1, 2, 4, 8, 16)
 
 
-def _conv(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+def wrap_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad W circularly (longitude wraps at +-180 deg) and H with zeros (the poles do not meet).
+    Slice + concat + constant Pad: every exporter and TensorRT take it."""
+    x = torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
+    return F.pad(x, (0, 0, pad, pad))
+
+
+class WrapConv2d(nn.Conv2d):
+    """A 3x3 conv whose padding wraps along W; same parameters (and state-dict keys) as Conv2d."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, dilation: int) -> None:
+        super().__init__(in_ch, out_ch, 3, stride=stride, padding=0, dilation=dilation)
+        self.wrap = dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(wrap_pad(x, self.wrap))
+
+
+def _conv(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1, wrap: bool = False) -> nn.Sequential:
+    conv = (WrapConv2d(in_ch, out_ch, stride, dilation) if wrap
+            else nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation))
+    return nn.Sequential(conv, nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
 
 
 class PyramidPooling(nn.Module):
@@ -52,22 +68,23 @@ class YNet(nn.Module):
         w, dw = config.base_width, int(config.dilated_width or config.base_width // 2)
         widths = [w * 2**level for level in range(LEVELS)]
         # Regular convolution module: conv, then (max-pool, conv) down to 1/16, doubling channels.
+        wrap = config.wrap_longitude
         self.regular = nn.ModuleList(
-            _conv(config.in_channels if level == 0 else widths[level - 1], widths[level]) for level in range(LEVELS)
+            _conv(config.in_channels if level == 0 else widths[level - 1], widths[level], wrap=wrap) for level in range(LEVELS)
         )
         # Dilated convolution module: constant width, stride 2 after the first, rates 1..16.
         self.dilated = nn.ModuleList(
-            _conv(config.in_channels if level == 0 else dw, dw, stride=1 if level == 0 else 2, dilation=rate)
+            _conv(config.in_channels if level == 0 else dw, dw, stride=1 if level == 0 else 2, dilation=rate, wrap=wrap)
             for level, rate in enumerate(DILATION_RATES)
         )
         self.pyramid = PyramidPooling(dw, config.pyramid_kernels)
-        self.right_merge = _conv(self.pyramid.out_channels, widths[-1])
+        self.right_merge = _conv(self.pyramid.out_channels, widths[-1], wrap=wrap)
         # Residual correction of the regular branch by the dilated branch at the finer scales.
         self.lateral = nn.ModuleList(nn.Conv2d(dw, widths[level], 1) for level in range(LEVELS - 1))
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2) for level in range(LEVELS - 1)
         )
-        self.decode = nn.ModuleList(_conv(2 * widths[level], widths[level]) for level in range(LEVELS - 1))
+        self.decode = nn.ModuleList(_conv(2 * widths[level], widths[level], wrap=wrap) for level in range(LEVELS - 1))
         self.heads = nn.ModuleDict({name: nn.Conv2d(w, 1, 1) for name in config.heads})
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:

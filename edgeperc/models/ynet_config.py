@@ -20,6 +20,7 @@ class YNetConfig(BaseModel):
     dilated_width: int | None = Field(None, ge=2, le=128)
     heads: list[HeadName] = Field(default_factory=lambda: ["mask"])
     pyramid_kernels: tuple[int, ...] = (5, 3, 2)
+    wrap_longitude: bool = Field(False, description="circular padding along W: equirectangular panoramas have no seam")
 
     @field_validator("input_hw")
     @classmethod

@@ -52,8 +52,11 @@ def test_mask_iou_reference():
 def test_depth_metrics_reference():
     truth = np.array([[[1.0, 2.0], [4.0, 8.0]]], np.float32)
     pred = np.array([[[[1.1, 3.0], [4.0, 6.0]]]], np.float32)
-    assert metrics.depth_delta1(pred, truth) == pytest.approx(0.5)  # 3.0/2.0 = 1.5 and 8/6 = 1.33 fail
-    assert metrics.depth_abs_rel(pred, truth) == pytest.approx(np.mean([0.1, 0.5, 0.0, 0.25]))
+    from edgeperc.evaluation.depth_metrics import depth_errors
+
+    errors = depth_errors(pred[:, 0], truth)
+    assert errors["delta1"] == pytest.approx(0.5)  # 3.0/2.0 = 1.5 and 8/6 = 1.33 fail
+    assert errors["abs_rel"] == pytest.approx(np.mean([0.1, 0.5, 0.0, 0.25]))
 
 
 def test_drift_and_agreement():

@@ -1,0 +1,1 @@
+"""Panorama depth + aleatoric uncertainty (Y-Net with two heads, App. B)."""
