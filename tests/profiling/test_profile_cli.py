@@ -140,6 +140,16 @@ def test_latency_test_passes_writes_junit_and_baseline(tmp_path, capsys):
     assert set(baseline["pipelines"]["barcode"]["stages"]) == {"proposals", "segmentation", "boxes", "decode"}
 
 
+def test_shipped_scanner_target_passes_its_budgets(capsys):
+    """The shipped x86 scanner target as a CI gate runs it: its own inputs (4096 px frames,
+    512x1024 panoramas), few iterations; the budgets are for this class of machine (see the YAML)."""
+    code = run_cli("latency-test", "--target", "firmware_configs/x86-scanner-host.yaml", "--iterations", 3, "--warmup", 1,
+                   "--input-count", 1)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "barcode" in out and "depth" in out and "latency-test passed" in out
+
+
 def test_latency_test_fails_naming_the_breached_stage(tmp_path, capsys):
     budgets = {"barcode": {"p99": 10000, "stages": {"segmentation": {"p99": 0.5}, "decode": {"p50": 10000}}}}
     junit = tmp_path / "junit.xml"
