@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -14,18 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgeperc.cli_batch import run_per_image
 from edgeperc.errors import ConfigError
+from edgeperc.models.shipped import shipped_model
+from edgeperc.runtime.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".jp2"}
 generate_app = typer.Typer(no_args_is_help=True, help="Generate synthetic data sets (deterministic per seed).")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate pipelines on generated held-out sets.")
-
-
-def shipped_model(name: str) -> Path:
-    """Path of an ONNX model shipped with the package (exported from the shipped weights)."""
-    path = Path(str(resources.files("edgeperc.models").joinpath("weights", name)))
-    if not path.is_file():
-        raise ConfigError(f"shipped model {name} is missing from the installation: pass the model path explicitly")
-    return path
 
 
 def expand_images(paths: list[Path]) -> list[Path]:

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edgeperc.cli_barcode import eval_app, expand_images, shipped_model
+from edgeperc.cli_barcode import eval_app, expand_images
+from edgeperc.models.shipped import shipped_model
 from edgeperc.cli_batch import run_per_image
 
 DEFAULT_DEPTH_MODEL = "ynet-depth-w8.onnx"
@@ -139,7 +140,7 @@ def eval_depth(
     """AbsRel, SqRel, RMSE, RMSE-log, delta1-3; AUSE/AURG, NLL, 1/2-sigma coverage; FP32 and INT8 side by side."""
     from rich.table import Table
 
-    from edgeperc.errors import ConfigError
+    from edgeperc.errors import ConfigError, ModelFileError
     from edgeperc.evaluation.depth import HOHONET_STANFORD2D3D, evaluate_estimators, plot_report
 
     if count < 1:
@@ -149,7 +150,7 @@ def eval_depth(
     if int8_path is None and model is None:
         try:
             int8_path = shipped_model(DEFAULT_DEPTH_MODEL.replace(".onnx", ".int8.onnx"))
-        except ConfigError:
+        except ModelFileError:
             int8_path = None
     if int8_path is not None:
         estimators["int8"] = make_estimator(target, int8_path)

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from edgeperc.errors import BackendUnavailableError, ConfigError, ModelFileError
+from edgeperc.models.shipped import shipped_model
+from edgeperc.runtime.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".jp2"}
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,6 @@ def list_images(folder: Path) -> list[Path]:
     if not files:
         raise ConfigError(f"--inputs {folder}: no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
-
-
-def shipped_model(name: str) -> Path:
-    path = Path(str(resources.files("edgeperc.models").joinpath("weights", name)))
-    if not path.is_file():
-        raise ModelFileError(f"shipped model {name} is missing from the installation")
-    return path
 
 
 # --- barcode ------------------------------------------------------------------------------------

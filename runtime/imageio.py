@@ -12,6 +12,7 @@ import numpy as np
 from edgeperc.errors import InvalidInputError
 
 MIN_SIDE_PX = 16
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".jp2"}
 DEFAULT_MAX_PIXELS = 1_000_000_000  # 30k x 30k frames are 0.9 G pixels
 
 

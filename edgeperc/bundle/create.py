@@ -12,7 +12,6 @@ import platform
 import re
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from edgeperc.bundle.archive import Progress, write_archive
@@ -25,6 +24,7 @@ from edgeperc.bundle.signing import fingerprint, load_private_key, sign
 from edgeperc.bundle.verify import installed_runtime
 from edgeperc.errors import ConfigError
 from edgeperc.hashing import sha256_file
+from edgeperc.models.shipped import weights_dir
 from edgeperc.targets import TargetConfig, _read_source, parse_target
 
 BASELINE_PATH = "baseline/latency.json"
@@ -40,7 +40,7 @@ class CreateResult:
 
 
 def shipped_weights() -> Path:
-    return Path(str(resources.files("edgeperc.models").joinpath("weights")))
+    return weights_dir()
 
 
 def choose_model(stem: str, models_dir: Path, target: TargetConfig, precision: str, notes: list[str]) -> tuple[Path, str, str]:
