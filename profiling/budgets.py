@@ -12,7 +12,6 @@ A measured statistic fails the baseline when it exceeds baseline x (1 + toleranc
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeperc.errors import ConfigError
+from edgeperc.profiling.files import read_json_file
 from edgeperc.profiling.latency import LatencySummary
 from edgeperc.profiling.profiler import END_TO_END
 
@@ -93,12 +93,7 @@ def load_baseline(path: str | Path) -> dict[str, dict[str, dict[str, float]]]:
     the bad entry for anything malformed."""
     path = Path(path)
     label = f"baseline {path}"
-    if not path.is_file():
-        raise ConfigError(f"{label} not found (write one with --write-baseline FILE)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{label} is not valid JSON: {exc}") from exc
+    data = read_json_file(path, label, "write one with --write-baseline FILE")
     if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ConfigError(f"{label}: expected an object with schema {BASELINE_SCHEMA!r} (got {got!r})")

@@ -18,13 +18,13 @@ startOutMs/endOutMs/inMs/outMs`` and ``endToEndMs``; both spellings are read.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeperc.errors import ConfigError
+from edgeperc.profiling.files import read_json_file
 from edgeperc.profiling.latency import summarise_latency
 
 LEGACY_KEYS = {"startInMs": "startH2dMs", "endInMs": "endH2dMs", "startOutMs": "startD2hMs", "endOutMs": "endD2hMs",
@@ -104,12 +104,7 @@ def read_trtexec_json(path: str | Path) -> dict[str, Any]:
     every problem is a ConfigError naming the file."""
     path = Path(path)
     label = f"trtexec JSON {path}"
-    if not path.is_file():
-        raise ConfigError(f"{label} not found (write it with trtexec --exportTimes=FILE or --exportProfile=FILE)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{label} is not valid JSON: {exc}") from exc
+    data = read_json_file(path, label, "write it with trtexec --exportTimes=FILE or --exportProfile=FILE")
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{label}: expected a non-empty JSON list of records (got {type(data).__name__})")
     if isinstance(data[0], dict) and set(data[0]) == {"count"}:
