@@ -234,7 +234,7 @@ def test_extract_crops_refuses_bad_input(image, windows):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 40000), st.integers(1, 40000), st.integers(256, 12000), st.integers(0, 2000))
 def test_lr_tiles_cover_the_frame_with_overlap(height, width, tile_px, overlap_px):
-    if overlap_px >= tile_px:
+    if 2 * overlap_px > tile_px:  # a step under half a tile would make a huge grid: refused
         with pytest.raises(InvalidInputError, match="overlap_px"):
             plan_lr_tiles((height, width), tile_px, overlap_px)
         return
@@ -260,3 +260,13 @@ def test_lr_tiles_single_copy_up_to_tile_size_and_grid_above():
     tiles = plan_lr_tiles((16384, 16384), 10240, 1024)
     assert len(tiles) == 4 and set((tiles[:, 2] - tiles[:, 0]).tolist()) == {8704}
     assert len(plan_lr_tiles((30000, 30000), 10240, 1024)) == 16
+
+
+def test_scan_config_refuses_an_exploding_tile_grid():
+    from pydantic import ValidationError
+
+    from edgeperc.runtime.pipelines.barcode.pipeline import ScanConfig
+
+    with pytest.raises(ValidationError, match="at most half"):
+        ScanConfig(lr_tile_px=1024, lr_tile_overlap_px=1000)
+    assert ScanConfig(lr_tile_px=1024, lr_tile_overlap_px=512).lr_tile_overlap_px == 512

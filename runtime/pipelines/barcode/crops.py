@@ -188,8 +188,8 @@ def plan_lr_tiles(uhr_hw: tuple[int, int], tile_px: int, overlap_px: int) -> np.
     height, width = _check_hw("uhr_hw", uhr_hw)
     tile_px = _check_positive_int("tile_px", tile_px)
     overlap_px = _check_positive_int("overlap_px", overlap_px, minimum=0)
-    if overlap_px >= tile_px:
-        raise InvalidInputError(f"overlap_px ({overlap_px}) must be smaller than tile_px ({tile_px})")
+    if 2 * overlap_px > tile_px:  # beyond half a tile the grid explodes (tile - overlap is the step)
+        raise InvalidInputError(f"overlap_px ({overlap_px}) must be at most half of tile_px ({tile_px})")
 
     def spans(length: int) -> list[tuple[int, int]]:
         if length <= tile_px:

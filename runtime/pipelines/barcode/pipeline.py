@@ -24,7 +24,7 @@ from edgeperc.runtime.pipelines.barcode.crops import plan_crops, plan_lr_tiles, 
 from edgeperc.runtime.pipelines.barcode.decode import decode_region
 from edgeperc.runtime.pipelines.barcode.nms import merge_duplicates, nms_xyxy
 from edgeperc.runtime.pipelines.barcode.proposals import make_anchors, propose_regions
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeperc.preprocess import normalise_images
 
@@ -53,6 +53,12 @@ class ScanConfig(BaseModel):
     fragment_overlap: float = Field(0.5, ge=0, le=1, description="undecoded boxes this much inside a decoded one are dropped")
     ynet_batch: int = Field(8, ge=1, le=256)
     decode: bool = True
+
+    @model_validator(mode="after")
+    def _tiles(self) -> "ScanConfig":
+        if 2 * self.lr_tile_overlap_px > self.lr_tile_px:
+            raise ValueError(f"lr_tile_overlap_px ({self.lr_tile_overlap_px}) must be at most half of lr_tile_px ({self.lr_tile_px})")
+        return self
 
 
 @dataclass(frozen=True)
