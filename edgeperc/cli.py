@@ -336,13 +336,14 @@ from edgeperc.cli_profile import latency_test, profile  # noqa: E402  (profiler 
 app.command()(profile)
 app.command("latency-test")(latency_test)
 
-from edgeperc.cli_depth import depth  # noqa: E402
+from edgeperc.cli_depth import calibrate_app, depth  # noqa: E402
 
 app.command()(depth)
 
 from edgeperc.cli_bundle import bundle_app  # noqa: E402  (deployment bundles, issue 7)
 
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(calibrate_app, name="calibrate")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

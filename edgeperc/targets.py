@@ -374,19 +374,26 @@ def _read_source(name_or_path: str | Path) -> tuple[str, str]:
     raise ConfigError(f"unknown target {text!r}; known targets: {', '.join(list_targets())} (or give a path to a YAML file)")
 
 
-def parse_target(text: str, label: str = "<string>") -> TargetConfig:
-    """Validate YAML ``text``; ``label`` names the source in the one-line ConfigError."""
+def yaml_mapping(text: str, kind: str, label: str) -> dict:
+    """YAML ``text`` -> its top-level mapping; syntax errors, empty files and non-mappings are one
+    ConfigError line naming ``kind`` (what the file is) and ``label`` (where it came from)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"target config {label}: YAML syntax error{where}: {problem}") from exc
+        raise ConfigError(f"{kind} {label}: YAML syntax error{where}: {problem}") from exc
     if data is None:
-        raise ConfigError(f"target config {label}: the file is empty; expected a mapping of fields")
+        raise ConfigError(f"{kind} {label}: the file is empty; expected a mapping of fields")
     if not isinstance(data, dict):
-        raise ConfigError(f"target config {label}: top level must be a mapping of fields (got {type(data).__name__})")
+        raise ConfigError(f"{kind} {label}: top level must be a mapping of fields (got {type(data).__name__})")
+    return data
+
+
+def parse_target(text: str, label: str = "<string>") -> TargetConfig:
+    """Validate YAML ``text``; ``label`` names the source in the one-line ConfigError."""
+    data = yaml_mapping(text, "target config", label)
     try:
         return TargetConfig.model_validate(data)
     except ValidationError as exc:

@@ -95,8 +95,11 @@ class _Reader:
 
 def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[str], calibrate_method: str = "minmax",
                 symmetric_activations: bool = False) -> onnx.ModelProto:
-    """ORT QDQ, per-channel int8 weights; symmetric activations (zero point 0) when TensorRT will
-    build the result, asymmetric (a little more accurate) for the ONNX Runtime CPU target."""
+    """ORT QDQ, per-channel int8 weights. TensorRT target: int8 activations, symmetric (zero point
+    0), as TensorRT requires. ONNX Runtime CPU target: uint8 asymmetric activations, because ORT's
+    CPU EP (1.31) fuses DQ->Conv->Q into QLinearConv only for u8 activations with s8 weights on
+    x86: with s8 activations 20 of the depth Y-Net's 25 convolutions stayed fake-quant (float
+    Conv between DequantizeLinear and QuantizeLinear), slower than FP32 (docs/BENCHMARKS.md)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
@@ -108,7 +111,7 @@ def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[
         onnx.save(model, src)
         quantize_static(
             str(src), str(dst), _Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude, calibrate_method=methods[calibrate_method],
             extra_options={"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True},
         )

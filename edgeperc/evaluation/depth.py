@@ -30,7 +30,7 @@ def evaluate_estimators(estimators: dict, recipe_name: str, count: int, seed: in
     recipe = panorama_recipe(recipe_name, first.model_hw)
     rng = np.random.default_rng(seed)
     per_model: dict[str, dict[str, list]] = {name: {"errors": [], "curves_rmse": [], "curves_abs_rel": [], "pred": [],
-                                                    "sigma": [], "truth": [], "ms": []} for name in estimators}
+                                                    "sigma": [], "truth": [], "ms": [], "cov1": [], "cov2": []} for name in estimators}
     for _ in range(count):
         pano = render_panorama(rng, recipe)
         truth = np.where(pano.valid, pano.depth, np.nan).astype(np.float32)
@@ -46,6 +46,8 @@ def evaluate_estimators(estimators: dict, recipe_name: str, count: int, seed: in
             acc["pred"].append(result.depth_m[keep])
             acc["sigma"].append(result.sigma_m[keep])
             acc["truth"].append(truth[keep])
+            acc["cov1"].append(coverage(result.depth_m, truth, result.sigma_m, 1.0))
+            acc["cov2"].append(coverage(result.depth_m, truth, result.sigma_m, 2.0))
         if progress is not None:
             progress()
     report: dict = {"recipe": recipe_name, "count": count, "seed": seed, "size_hw": list(recipe.size_hw),
@@ -60,6 +62,10 @@ def evaluate_estimators(estimators: dict, recipe_name: str, count: int, seed: in
         row["nll"] = gaussian_nll(pred, truth, np.log(np.maximum(sigma, 1e-9) ** 2))
         row["coverage_1sigma"] = coverage(pred, truth, sigma, 1.0)
         row["coverage_2sigma"] = coverage(pred, truth, sigma, 2.0)
+        # Coverage varies from room to room far more than from pixel to pixel: its standard error
+        # over panoramas says how far a set of this size can sit from the generator's population.
+        for k in (1, 2):
+            row[f"coverage_{k}sigma_se"] = float(np.std(acc[f"cov{k}"], ddof=1) / np.sqrt(count)) if count > 1 else float("nan")
         row["latency_median_ms"] = float(np.median(acc["ms"]))
         report["models"][name] = row
         report["reliability"][name] = reliability(pred, truth, sigma)

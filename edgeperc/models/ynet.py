@@ -19,17 +19,18 @@ DILATION_RATES = (1, 2, 4, 8, 16)
 
 
 def wrap_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Pad W circularly (longitude wraps at +-180 deg) and H with zeros (the poles do not meet).
-    Slice + concat + constant Pad: every exporter and TensorRT take it."""
-    x = torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
-    return F.pad(x, (0, 0, pad, pad))
+    """Pad W circularly (longitude wraps at +-180 deg): Slice + Concat, which every exporter and
+    TensorRT take. H (the poles do not meet) is zero-padded by the convolution itself."""
+    return torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
 
 
 class WrapConv2d(nn.Conv2d):
-    """A 3x3 conv whose padding wraps along W; same parameters (and state-dict keys) as Conv2d."""
+    """A 3x3 conv whose padding wraps along W and is zero along H; same parameters (and state-dict
+    keys) as Conv2d. The H padding stays inside the Conv (no separate Pad op: in INT8 graphs a Pad
+    between the Q/DQ pair and the conv is a float copy of the whole activation)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, dilation: int) -> None:
-        super().__init__(in_ch, out_ch, 3, stride=stride, padding=0, dilation=dilation)
+        super().__init__(in_ch, out_ch, 3, stride=stride, padding=(dilation, 0), dilation=dilation)
         self.wrap = dilation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -53,6 +53,23 @@ def test_final_sigmoid_stays_fp32(tiny_ynet_barcode_onnx, family_sets):
     assert sigmoid.name in read_manifest(result.model).keep_fp32_nodes
 
 
+def test_cpu_int8_convolutions_run_as_qlinearconv(tiny_ynet_barcode_onnx, family_sets, tmp_path):
+    """The CPU target's INT8 graph must become real int8 kernels in ONNX Runtime, not fake-quant
+    (float Conv between DequantizeLinear and QuantizeLinear), which runs slower than FP32."""
+    import onnxruntime as ort
+
+    model = load_onnx(tiny_ynet_barcode_onnx)
+    result = quantize_model(model, "int8", *family_sets, latency_runs=2)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(result.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(options.optimized_model_filepath)
+    ops = [n.op_type for n in optimized.graph.node]
+    kept = set(read_manifest(result.model).keep_fp32_nodes)
+    float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in kept]
+    assert ops.count("QLinearConv") == len(float_convs), ops
+
+
 def test_requantizing_is_refused(tiny_ynet_barcode_onnx, family_sets):
     quantized = quantize_model(load_onnx(tiny_ynet_barcode_onnx), "fp16", None, family_sets[1], latency_runs=2).model
     with pytest.raises(ConfigError, match="already fp16"):

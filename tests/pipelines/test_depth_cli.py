@@ -91,3 +91,32 @@ def test_profile_depth_writes_report_and_plots(tmp_path, capsys):
     assert "nearest obstacle per input (m)" in data["outputs"]
     for name in data["plots"].values():
         assert (out / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_calibrate_depth_folds_the_scale_into_the_head(tmp_path, capsys):
+    """The calibrated checkpoint differs from the shipped one only by 2 ln(scale) on the
+    log-variance bias; the source file is untouched; its record is in the metadata."""
+    import math
+
+    from edgeperc.evaluation.sigma_calibration import CALIBRATION_KEY, LOG_VAR_BIAS
+    from edgeperc.models.checkpoints import read_state
+    from edgeperc.models.shipped import shipped_model
+
+    source = shipped_model("ynet-depth-w8.safetensors")
+    before = source.read_bytes()
+    out = tmp_path / "calibrated.safetensors"
+    code, [record] = run_json(capsys, "calibrate", "depth", source, "--out", out, "--count", "2", "--seed", "5")
+    assert code == 0 and source.read_bytes() == before
+    old, _ = read_state(source)
+    new, metadata = read_state(out)
+    shift = (new[LOG_VAR_BIAS] - old[LOG_VAR_BIAS]).item()
+    assert shift == pytest.approx(2 * math.log(record["scale"]), abs=1e-5)
+    assert all((new[k] == old[k]).all() for k in old if k != LOG_VAR_BIAS)
+    assert json.loads(metadata[CALIBRATION_KEY])["count"] == 2
+
+
+def test_calibrate_depth_refuses_other_families(capsys):
+    from edgeperc.models.shipped import shipped_model
+
+    code, _ = run_json(capsys, "calibrate", "depth", shipped_model("ynet-barcode-w8.safetensors"))
+    assert code == 4

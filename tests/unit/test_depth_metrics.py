@@ -10,6 +10,7 @@ from edgeperc.evaluation.depth_metrics import (
     ause_aurg,
     coverage,
     depth_errors,
+    fit_sigma_scale,
     gaussian_nll,
     reliability,
     sparsification_curves,
@@ -67,3 +68,23 @@ def test_bad_inputs_are_named():
         depth_errors(np.ones(3), np.full(3, np.nan))
     with pytest.raises(InvalidInputError, match="metric"):
         sparsification_curves(np.ones(100), np.ones(100), np.ones(100), metric="mae")
+
+
+@pytest.mark.parametrize("inflation", [0.5, 1.0, 1.7])
+def test_sigma_scale_recovers_a_known_miscalibration(inflation):
+    """Errors drawn from N(0, sigma_true); the model reports inflation * sigma_true: the fitted
+    scale undoes the inflation, and the scaled sigma covers 68.3% / 95.4%."""
+    rng = np.random.default_rng(3)
+    sigma_true = rng.uniform(0.05, 1.0, 200_000)
+    truth = rng.uniform(1.0, 8.0, sigma_true.size)
+    pred = truth + rng.normal(0.0, sigma_true)
+    reported = inflation * sigma_true
+    scale = fit_sigma_scale(pred, truth, reported)
+    assert scale == pytest.approx(1.0 / inflation, rel=0.02)
+    assert coverage(pred, truth, reported * scale, 1.0) == pytest.approx(0.683, abs=0.01)
+    assert coverage(pred, truth, reported * scale, 2.0) == pytest.approx(0.954, abs=0.01)
+
+
+def test_sigma_scale_needs_valid_pixels():
+    with pytest.raises(InvalidInputError, match="no valid pixels"):
+        fit_sigma_scale(np.ones(4), np.full(4, np.nan), np.ones(4))

@@ -1,0 +1,63 @@
+"""The scripted expert and its IK: succeeds on pick/stack, keeps targets inside the Panda's limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.sim.conftest import HAVE_MUJOCO, SKIP_REASON
+
+if not HAVE_MUJOCO:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+from edgeperc.sim.expert import (
+    PANDA_DQ_MAX_RAD_S,
+    ExpertConfig,
+    move_toward,
+    quarter_turn_yaw,
+    run_expert_episode,
+)
+from edgeperc.sim.ik import dls_step, rotation_error
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_rotation_error_is_the_rotation_vector():
+    np.testing.assert_allclose(rotation_error(np.eye(3), np.eye(3)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(rotation_error(_rot_z(0.3), np.eye(3)), [0, 0, 0.3], atol=1e-9)
+    np.testing.assert_allclose(rotation_error(_rot_z(2.0), _rot_z(0.5)), [0, 0, 1.5], atol=1e-9)
+    err = rotation_error(_rot_z(np.pi - 1e-5), np.eye(3))
+    assert np.linalg.norm(err) == pytest.approx(np.pi, abs=1e-4)
+
+
+def test_dls_step_approaches_the_inverse_for_small_damping():
+    jac = np.random.default_rng(0).standard_normal((6, 6)) + 3 * np.eye(6)
+    e = np.arange(6.0)
+    np.testing.assert_allclose(dls_step(jac, e, 1e-6), np.linalg.solve(jac, e), atol=1e-6)
+
+
+def test_waypoint_helpers():
+    assert quarter_turn_yaw(np.pi / 2 + 0.1) == pytest.approx(0.1)
+    assert quarter_turn_yaw(-0.2) == pytest.approx(-0.2)
+    np.testing.assert_allclose(move_toward(np.zeros(3), np.array([1.0, 0, 0]), 0.25), [0.25, 0, 0])
+    np.testing.assert_allclose(move_toward(np.zeros(3), np.array([0.1, 0, 0]), 0.25), [0.1, 0, 0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expert_picks(env, seed):
+    ep = run_expert_episode(env, "pick", seed, render=False)
+    assert ep.success
+    assert env.cube_position("cube_red")[2] > 0.07
+    # Targets stay inside the joint ranges and move at most joint_speed_fraction * dq_max per step.
+    assert np.all(ep.q_target_rad >= env.q_min_rad) and np.all(ep.q_target_rad <= env.q_max_rad)
+    steps = np.abs(np.diff(ep.q_target_rad, axis=0))
+    cap = ExpertConfig().joint_speed_fraction * PANDA_DQ_MAX_RAD_S / env.config.control_hz
+    assert np.all(steps <= cap + 1e-9)
+
+
+def test_expert_stacks(env):
+    ep = run_expert_episode(env, "stack", 0, render=False)
+    assert ep.success
