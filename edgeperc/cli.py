@@ -275,25 +275,43 @@ def infer(
 def train(
     family: str = typer.Argument(..., help="Registered family."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .safetensors (a .json record is written beside it)."),
-    width: int = typer.Option(8, help="Base width."),
-    steps: int = typer.Option(600, help="Optimiser steps."),
-    batch: int = typer.Option(8, help="Batch size."),
+    width: Optional[int] = typer.Option(None, help="Base width (default 8; rpt-policy: its config's 16)."),
+    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 600; rpt-policy 3000)."),
+    batch: Optional[int] = typer.Option(None, help="Batch size (default 8; rpt-policy 64)."),
     pool: int = typer.Option(192, help="Generated training samples."),
     seed: int = typer.Option(0, help="Seed of data, init and sampling."),
-    lr: float = typer.Option(4e-3, help="Adam learning rate (App. B: 0.004)."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate (default 4e-3, App. B; rpt-policy 5e-4)."),
     crop: Optional[str] = typer.Option(None, help="Train on random HxW crops, e.g. 192x192."),
+    demos: Optional[Path] = typer.Option(None, help="rpt-policy: expert demos .npz (python -m edgeperc.sim.demos); default: generate."),
+    episodes: int = typer.Option(50, help="rpt-policy: pick demos to generate when --demos is not given."),
+    eval_episodes: int = typer.Option(0, help="rpt-policy: closed-loop episodes on unseen seeds after training."),
+    config: Optional[str] = typer.Option(None, help="rpt-policy: PolicyConfig overrides as JSON, e.g. '{\"layers\": 4}'."),
 ) -> None:
     """Reference training on the family's synthetic data (CPU; not part of CI)."""
     from edgeperc.models.registry import get_family
     from edgeperc.models.training import train_family
 
+    if get_family(family).name == "rpt-policy":  # behaviour cloning on demos: its own trainer
+        from edgeperc.models.policy_config import make_bc_config
+        from edgeperc.models.policy_training import train_policy
+
+        given = {"seed": seed, "steps": steps, "batch": batch, "lr": lr}
+        bc = make_bc_config({k: v for k, v in given.items() if v is not None})
+        overrides = {**_parse_json(config, "--config"), **({"base_width": width} if width is not None else {})}
+        record = train_policy(out, demos, bc, overrides, episodes=episodes, eval_episodes=eval_episodes,
+                              command=" ".join(["edgeperc", *sys.argv[1:]]))
+        console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}"
+                      + (f"; closed loop {record['closed_loop']['success_rate']:.2f}" if "closed_loop" in record else ""))
+        return
     crop_hw = None
     if crop:
         try:
             crop_hw = tuple(int(v) for v in crop.lower().split("x"))
         except ValueError as exc:
             raise ConfigError(f"--crop '{crop}' must be HxW, e.g. 192x192") from exc
-    record = train_family(get_family(family), {"base_width": width}, steps, out, batch=batch, pool=pool, seed=seed, lr=lr, crop_hw=crop_hw)
+    record = train_family(get_family(family), {"base_width": 8 if width is None else width}, 600 if steps is None else steps,
+                          out, batch=8 if batch is None else batch, pool=pool, seed=seed, lr=4e-3 if lr is None else lr,
+                          crop_hw=crop_hw)
     console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}")
 
 
@@ -344,6 +362,10 @@ from edgeperc.cli_bundle import bundle_app  # noqa: E402  (deployment bundles, i
 
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(calibrate_app, name="calibrate")
+
+from edgeperc.cli_policy import policy_app  # noqa: E402  (Franka policy runtime, issue 5)
+
+app.add_typer(policy_app, name="policy")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
