@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from edgeperc.errors import ConfigError
 from edgeperc.manifest import Normalisation
 from edgeperc.models import metrics
+from edgeperc.models.policy_config import PolicyConfig
 from edgeperc.models.rpn_config import BarcodeRPNConfig
 from edgeperc.models.ynet_config import YNetConfig
 from edgeperc.preprocess import normalise_images
@@ -42,6 +43,8 @@ class Family:
     atol: float = 1e-4
     rtol: float = 1e-3
     width_presets: dict[str, int] = field(default_factory=dict)
+    # Families with several inputs (rpt-policy) make their own feeds; None: normalised generator images.
+    make_inputs: Callable[[BaseModel, int, int], dict[str, np.ndarray]] | None = None
 
     def make_config(self, overrides: dict[str, Any] | None = None) -> BaseModel:
         """Validated config from the family defaults plus ``overrides``; errors name the field."""
@@ -56,6 +59,8 @@ class Family:
 
     def example_inputs(self, config: BaseModel, batch: int, seed: int) -> dict[str, np.ndarray]:
         """Normalised model inputs from the family generator, deterministic per seed."""
+        if self.make_inputs is not None:
+            return self.make_inputs(config, batch, seed)
         pixels, _ = self.generate(config, batch, seed)
         return {self.input_names[0]: normalise_images(pixels, self.normalisation)}
 
@@ -70,6 +75,31 @@ def _build_rpn(config: BaseModel) -> Any:
     from edgeperc.models.rpn import BarcodeRPN
 
     return BarcodeRPN(config)
+
+
+def _build_policy(config: BaseModel) -> Any:
+    from edgeperc.models.policy import RPTPolicy
+
+    return RPTPolicy(config)
+
+
+def _policy_inputs(config: BaseModel, batch: int, seed: int) -> dict[str, np.ndarray]:
+    from edgeperc.models.policy_training import example_policy_inputs
+
+    return example_policy_inputs(config, batch, seed)
+
+
+def _generate_policy(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
+    """Expert pick demos in MuJoCo: (images, samples with proprio, past actions and chunk targets)."""
+    from edgeperc.models.policy_training import generate_policy_samples
+
+    return generate_policy_samples(config, count, seed)
+
+
+def _evaluate_policy(config: BaseModel, outputs: Outputs, truth: Targets) -> dict[str, float]:
+    from edgeperc.models.policy_training import evaluate_chunks
+
+    return evaluate_chunks(config, outputs["actions"], truth)
 
 
 def _generate_barcodes(config: BaseModel, count: int, seed: int) -> tuple[np.ndarray, Targets]:
@@ -132,6 +162,10 @@ def _rpn_outputs(config: BaseModel) -> tuple[str, ...]:
     return ("objectness", "deltas")
 
 
+def _policy_outputs(config: BaseModel) -> tuple[str, ...]:
+    return ("actions",)
+
+
 def _families() -> dict[str, Family]:
     ynet_config = YNetConfig
     return {
@@ -181,6 +215,22 @@ def _families() -> dict[str, Family]:
             evaluate=_evaluate_depth,
             primary_metric="delta1",
             width_presets={"paper": 64, "small": 8},
+        ),
+        "rpt-policy": Family(
+            name="rpt-policy",
+            version="1.0",
+            description="RPT-style transformer: camera/proprio/past-action tokens -> 16x8 action chunk (ch. 4)",
+            config_cls=PolicyConfig,
+            defaults={},
+            input_names=("image", "proprio", "past_actions"),
+            output_names=_policy_outputs,
+            normalisation=Normalisation(scale=1 / 255, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], color="rgb"),
+            build=_build_policy,
+            generate=_generate_policy,
+            evaluate=_evaluate_policy,
+            primary_metric="joint_l1_rad",
+            higher_is_better=False,
+            make_inputs=_policy_inputs,
         ),
     }
 

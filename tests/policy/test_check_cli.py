@@ -4,10 +4,10 @@ with libfranka's error names, unreadable files exit 5 naming the problem."""
 import json
 
 import numpy as np
-
-from edgeperc.cli import main
 from edgeperc.runtime.policy.guard import run_targets
 from edgeperc.runtime.policy.limits import load_panda_limits
+
+from edgeperc.cli import main
 
 READY = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 
