@@ -148,6 +148,10 @@ FLAG_ORDER = tuple(Flag)
 _FLAG_BIT = {flag: 1 << i for i, flag in enumerate(FLAG_ORDER)}
 _LIMITING_MASK = sum(_FLAG_BIT[f] for f in LIMITING_FLAGS)
 _REFUSED = (ChunkVerdict.NON_FINITE, ChunkVerdict.MALFORMED)
+# Guard flags that are logged but do not count toward the watchdog's intervention trip: a width a
+# hair outside the hand's 0-8 cm range (a regressed "fully open" of 8.01 cm) is clamped harmlessly,
+# and tripping the arm to a stop on it would make every learned policy unusable.
+GRIPPER_ONLY_FLAGS = frozenset({Flag.GRIPPER_WIDTH_CLAMPED, Flag.GRIPPER_FORCE_CLAMPED})
 
 
 @dataclass(frozen=True)
@@ -421,7 +425,8 @@ class ControlLoop:
                     lateness.append(late)
                 executed = guarded.q_rad if running else state.q
                 capped = int(np.count_nonzero(masks & _LIMITING_MASK))
-                intervened_prev = running and (bool(flags) or refused_now or capped >= cfg.watchdog.limiter_ticks_per_intervention)
+                arm_flags = set(flags) - GRIPPER_ONLY_FLAGS
+                intervened_prev = running and (bool(arm_flags) or refused_now or capped >= cfg.watchdog.limiter_ticks_per_intervention)
                 intervened.append(intervened_prev)
                 if finishing and watchdog.mode is Mode.HOLDING and state.at_rest_now():
                     break

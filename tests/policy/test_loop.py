@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from edgeperc.runtime.policy import adversaries as adv
 from edgeperc.runtime.policy.loop import (
     ControlLoop,
     PolicyRuntimeConfig,
@@ -21,7 +22,6 @@ from onnx import TensorProto, helper
 from edgeperc.errors import ConfigError, InvalidInputError, ModelFileError
 from edgeperc.manifest import Normalisation, derive_manifest, write_manifest
 
-from . import adversaries as adv
 from .support import READY, assert_at_rest, assert_clean, shipped_limits
 
 LIMITS = shipped_limits()

@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from edgeperc.runtime.policy import adversaries as adv
 from edgeperc.runtime.policy.chunks import ChunkVerdict
 from edgeperc.runtime.policy.guard import Flag
 from edgeperc.runtime.policy.limits import DT_S
@@ -25,7 +26,6 @@ from edgeperc.runtime.policy.loop import (
 from edgeperc.runtime.policy.plants import KinematicPlant, PlantObservation
 from edgeperc.runtime.policy.watchdog import Mode, Reason
 
-from . import adversaries as adv
 from .support import READY, assert_at_rest, assert_clean, shipped_limits
 
 LIMITS = shipped_limits()

@@ -1,5 +1,7 @@
-"""Policies for the control-loop tests: numpy objects implementing the Policy protocol (real inputs
-to the loop, not mocks), one benign and one per way a learned policy or its worker goes wrong.
+"""Adversarial policies: numpy objects implementing the Policy protocol, one benign and one per way
+a learned policy or its worker goes wrong. The control-loop tests drive the runtime with them (real
+inputs, not mocks), and `edgeperc policy sim --adversary NAME` runs one in the MuJoCo loop to show
+the guard and the watchdog at work.
 
 Each returns (16, 8) chunks: joint deltas relative to the observation's q, plus a gripper width.
 The step of the observation is ``round(time_s / 0.1)`` (10 Hz), so absolute schedules line up.
@@ -12,9 +14,8 @@ import time
 import numpy as np
 from edgeperc.runtime.policy.policies import PolicyInput
 
-from .support import READY
-
 H, A = 16, 8
+READY = np.array([0.0, -np.pi / 4, 0.0, -3 * np.pi / 4, 0.0, np.pi / 2, np.pi / 4])  # Franka "ready" pose
 PERIOD_S = 0.1
 # Which joints the benign sine moves, and how much of its amplitude each gets.
 SINE_SHAPE = np.array([1.0, 0.5, 0.0, 0.5, 0.0, 0.5, 1.0])
@@ -169,3 +170,24 @@ class ShapePolicy(Counting):
     def infer(self, obs: PolicyInput) -> np.ndarray:
         self._next_call()
         return np.zeros(self.shape)
+
+
+ADVERSARIES = ("random", "huge", "nan-burst", "drift", "oscillation", "stall", "die")
+
+
+def make_adversary(name: str, seed: int = 0):
+    """The named adversary with the settings the tests use (see each class)."""
+    from edgeperc.errors import ConfigError
+
+    factories = {
+        "random": lambda: RandomPolicy(seed),
+        "huge": lambda: HugePolicy(seed),
+        "nan-burst": lambda: NanBurstPolicy(),
+        "drift": lambda: DriftPolicy(joint=6, rate_rad_per_step=0.05),
+        "oscillation": lambda: OscillationPolicy(joint=1, amp_rad=0.3),
+        "stall": lambda: StallPolicy(stall_call=20, stall_s=1.3),
+        "die": lambda: DyingPolicy(die_call=30),
+    }
+    if name not in factories:
+        raise ConfigError(f"--adversary '{name}' must be one of {', '.join(ADVERSARIES)}")
+    return factories[name]()
