@@ -349,6 +349,10 @@ from edgeperc.cli_panoramas import generate_panoramas  # noqa: E402
 
 generate_app.command("panoramas")(generate_panoramas)
 
+from edgeperc.cli_aerial import generate_aerial  # noqa: E402
+
+generate_app.command("aerial")(generate_aerial)
+
 from edgeperc.cli_profile import latency_test, profile  # noqa: E402  (profiler verbs, issue 3)
 
 app.command()(profile)
