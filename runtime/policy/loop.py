@@ -8,17 +8,28 @@ ticks (interpolate.py); every tick goes through limit_tick - also while STOPPING
 target None - and then to ``plant.apply_command``. Inference never blocks the loop (worker.py).
 
 The loop runs on simulated time (as fast as it computes; inference latency measured or fixed, see
-worker.py) or on wall-clock time (sleep until each 1 ms slot; records each tick's lateness). It
-records the full command stream (``RunResult.stream()`` is what stream_check.save_stream writes and
+worker.py) or on wall-clock time. On wall-clock time the 1 kHz ticks are decoupled from the 10 Hz
+planning, as a robot's realtime interface is: a tick thread (ticker.py) sends one queued command
+per 1 ms slot and records its lateness, while the loop's thread observes each step ``plan_lead_s``
+ahead of its first slot, plans it (the same code as on simulated time), runs the step's
+limit_tick chain ahead (a pure function of the references) and queues the commands; then it hands
+the observation to the inference worker. If the planning falls behind the lead, the tick thread
+holds toward the last reference instead of skipping a slot (counted as held ticks). The command
+stream is then what the sim loop would compute for the same observations and inference results.
+It records the full command stream (``RunResult.stream()`` is what stream_check.save_stream writes and
 check_stream replays), per-tick flags, per-step targets and flags, watchdog transitions and each
 inference's latency and fate. A run always ends with a stop to rest.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +59,7 @@ from edgeperc.runtime.policy.limits import DT_S, N_JOINTS, PandaLimits
 from edgeperc.runtime.policy.plants import Plant, PlantObservation
 from edgeperc.runtime.policy.policies import Policy, PolicyInput
 from edgeperc.runtime.policy.stream_check import CommandStream
+from edgeperc.runtime.policy.ticker import Row, Ticker
 from edgeperc.runtime.policy.watchdog import (
     Mode,
     Reason,
@@ -94,6 +106,15 @@ class PolicyRuntimeConfig(BaseModel):
     latency_scale: float = Field(1.0, gt=0.0, le=1000.0, description="sim timing: measured latency x this")
     stop_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="longest end-of-run stop")
     spin_s: float = Field(2e-4, ge=0.0, le=0.01, description="wall timing: busy-wait this long before each tick")
+    plan_lead_s: float = Field(
+        0.01, ge=0.0, le=0.1, description="wall timing: observe and plan each step this long before its first tick"
+    )
+    worker_nice: int = Field(
+        5, ge=0, le=19, description="wall timing (Linux): nice increment of the inference thread, below the ticks"
+    )
+    tick_priority: int | None = Field(
+        None, ge=1, le=99, description="wall timing (Linux): SCHED_FIFO priority of the tick thread; None = normal"
+    )
     watchdog: WatchdogConfig = WatchdogConfig()
 
     @model_validator(mode="after")
@@ -107,6 +128,8 @@ class PolicyRuntimeConfig(BaseModel):
         if self.action_dim != ACTION_DIM:
             problems.append(f"action_dim: must be {ACTION_DIM} (7 joint deltas + gripper width); got {self.action_dim}")
         period = 1.0 / self.control_hz
+        if self.plan_lead_s >= period - 1e-12:
+            problems.append(f"plan_lead_s: must be shorter than the control period {period:g} s; got {self.plan_lead_s:g}")
         deadline = self.watchdog.chunk_deadline_s
         low, high = 2 * period, (self.chunk_length - 1) * period
         if not low - 1e-12 <= deadline <= high + 1e-12:
@@ -170,11 +193,13 @@ class ChunkRecord:
 
 @dataclass(frozen=True)
 class TickTiming:
-    """Wall-clock runs only: each tick's lateness against its 1 ms slot, and per-step loop work."""
+    """Wall-clock runs only: each tick's lateness against its 1 ms slot (when its command went to
+    the plant, from the ticker thread), and per-step planning work (off the tick path)."""
 
     lateness_s: np.ndarray  # (T,)
-    step_work_s: np.ndarray  # (S,) observe + results + watchdog + guard, before the step's first tick
+    step_work_s: np.ndarray  # (S,) observe + results + submit + watchdog + guard + ramp, on the planner thread
     misses: int  # ticks late by a whole period or more (the slot was lost)
+    held: int = 0  # ticks the ticker sent holding the last reference because the planner was behind
 
 
 @dataclass(frozen=True)
@@ -238,12 +263,190 @@ def _observe(plant: Plant) -> tuple[PlantObservation, bool]:
     return PlantObservation(q, float(obs.gripper_width_m), obs.image, float(obs.time_s)), ok
 
 
-def _wait_until(deadline: float, spin_s: float) -> None:
-    remaining = deadline - time.perf_counter()
-    if remaining > spin_s:
-        time.sleep(remaining - spin_s)
-    while time.perf_counter() < deadline:
-        pass
+def _mask(flags: tuple[Flag, ...]) -> int:
+    mask = 0
+    for flag in flags:
+        mask |= _FLAG_BIT[flag]
+    return mask
+
+
+def _freeze_gc() -> bool:
+    """Wall timing: move everything alive now out of the collector's reach (gc.freeze), so that a
+    full collection during the run only walks what the run allocated. True if it froze."""
+    if not gc.isenabled():
+        return False
+    gc.collect()
+    gc.freeze()
+    return True
+
+
+def _unfreeze_gc(frozen: bool) -> None:
+    if frozen:
+        gc.unfreeze()
+
+
+def _no_pause(need_s: float = 0.0) -> None:
+    return None
+
+
+# Wall timing: a piece of planning that may hold the GIL most of a period (guard_target, the
+# watchdog, submitting with the policy's preprocessing) waits to start right after a tick.
+_BIG_PIECE_S = 1e-3
+
+
+class _Planner:
+    """One run's state between steps and the 10 Hz side of a step, shared by both timings:
+    ``begin_step`` (observation in -> watchdog -> guarded target ramped over the step's ticks) and
+    ``end_step`` (what the step's ticks did -> executed action, intervention, done?). The caller
+    runs the ticks in between and leaves ``state``/``width_cmd`` after the step's last tick."""
+
+    def __init__(
+        self, loop: ControlLoop, steps: int, first: PlantObservation, width: float, past: np.ndarray, worker: InferenceWorker
+    ):
+        cfg = loop.config
+        self.loop, self.cfg, self.limits, self.worker = loop, cfg, loop.limits, worker
+        self.steps, self.first = steps, first
+        self.period = cfg.period_s
+        self.last_step = steps + math.ceil(cfg.stop_timeout_s / self.period)
+        q_start = first.q_rad.copy()
+        self.state = LimiterState.at_rest(q_start)
+        self.width_cmd = width
+        self.past = past
+        self.fractions = ramp_fractions(cfg.ticks_per_step, cfg.interpolation)
+        self.w_step_max = cfg.gripper_speed_m_s * self.period
+        self.watchdog = WatchdogState.start()
+        self.chunk_queue = ChunkQueue()
+        self.newest_obs_step: int | None = None
+        self.guarded = GuardedTarget.hold(q_start, self.width_cmd)
+        self.hold_q, self.hold_w = q_start, self.width_cmd
+        self.ref_q, self.ref_w = q_start, self.width_cmd
+        self.running_steps = 0
+        self.intervened_prev = False
+        self.executed = q_start
+        self.offset = np.zeros(ACTION_DIM)
+        self.blend_steps = cfg.blend_steps
+        self.worker_error: str | None = None
+        self.running = False
+        self.refused_now = False
+        self.flags: tuple[Flag, ...] = ()
+        self.finishing = False
+        self.job: Job | None = None
+        self.modes: list[Mode] = []
+        self.step_faults: list[tuple[Reason, ...]] = []
+        self.targets: list[np.ndarray] = []
+        self.step_flags: list[tuple[Flag, ...]] = []
+        self.intervened: list[bool] = []
+        self.q_measured: list[np.ndarray] = []
+        self.transitions: list[Transition] = []
+        self.records: list[ChunkRecord] = []
+
+    def begin_step(
+        self, s: int, obs: PlantObservation, ok: bool, pause: Callable[[float], None] = _no_pause
+    ) -> tuple[bool, np.ndarray | None, np.ndarray | None]:
+        """Step ``s`` with its observation: (running, (T, 7) joint references, (T,) widths).
+        ``pause(need_s)`` is called between pieces of work (a wall-clock run's ticker.quiet)."""
+        cfg, worker, period = self.cfg, self.worker, self.period
+        now = self.first.time_s + s * period  # the loop's clock runs on the plant's, from its first observation
+        obs_age = now - obs.time_s if ok else math.inf
+        q_measured = self.q_measured
+        q_measured.append(obs.q_rad if ok else np.full(N_JOINTS, np.nan))
+        past = self.past
+        if s:  # the action executed in step s - 1, as the policy was trained to see it
+            past = np.roll(past, -1, axis=0)
+            past[-1, :N_JOINTS] = self.executed - q_measured[-2] if np.isfinite(q_measured[-2]).all() else 0.0
+            past[-1, -1] = self.width_cmd
+            self.past = past
+
+        result, silent_s = worker.poll(s)
+        self.refused_now = False
+        if result is not None:
+            record, chunk = self.loop._take(result)
+            self.records.append(record)
+            self.worker_error = self.worker_error or record.error
+            self.refused_now = record.verdict in _REFUSED
+            if chunk is not None:
+                self.chunk_queue = self.chunk_queue.add(chunk)
+                newest = self.newest_obs_step
+                self.newest_obs_step = max(chunk.obs_step, newest if newest is not None else chunk.obs_step)
+        self.chunk_queue = self.chunk_queue.prune(s)
+        self.finishing = finishing = s >= self.steps
+        self.job = None
+        if worker.idle and ok and obs_age <= cfg.watchdog.observation_max_age_s and not finishing:
+            self.job = Job(s, obs.time_s, obs.q_rad.copy(), PolicyInput(s, obs.time_s, obs.q_rad.copy(), obs.gripper_width_m, obs.image, past.copy()))
+
+        pause(_BIG_PIECE_S)
+        state = self.state
+        target = self.chunk_queue.target_at(s, cfg.ensemble_tau_steps)
+        inputs = WatchdogInputs(
+            step=s,
+            time_s=now,
+            chunk_age_s=math.inf if self.newest_obs_step is None else (s - self.newest_obs_step) * period,
+            target_available=target is not None,
+            worker_alive=worker.alive,
+            worker_silent_s=silent_s,
+            observation_age_s=obs_age,
+            intervened=self.intervened_prev,
+            at_rest=state.at_rest_now(),
+            finish=finishing,
+        )
+        self.watchdog, transition = update_watchdog(self.watchdog, inputs, cfg.watchdog)
+        self.step_faults.append(faults(inputs, cfg.watchdog))
+        if transition is not None:
+            self.transitions.append(transition)
+            if transition.after is Mode.RUNNING:
+                self.running_steps = 0
+                self.hold_q, self.hold_w = state.q, self.width_cmd
+                self.ref_q, self.ref_w = state.q, self.width_cmd
+                self.guarded = GuardedTarget.hold(state.q, self.width_cmd)
+        self.running = running = self.watchdog.mode is Mode.RUNNING
+        self.modes.append(self.watchdog.mode)
+
+        flags: tuple[Flag, ...] = ()
+        refs = w_refs = None
+        if running:
+            assert target is not None  # the watchdog stops on an empty queue
+            if self.running_steps == 0:  # the gap between the hold pose and the policy, faded out
+                self.offset = np.append(self.hold_q, self.hold_w) - target
+                gap_steps = float(np.abs(self.offset[:N_JOINTS]).max()) / (cfg.blend_speed_rad_s * period)
+                self.blend_steps = max(cfg.blend_steps, math.ceil(gap_steps - 1e-9)) if cfg.blend_steps else 0
+            offset = self.offset
+            keep = 1.0 - blend_fraction(self.running_steps, self.blend_steps)
+            q_goal = target[:N_JOINTS] + keep * offset[:N_JOINTS]
+            w_goal = float(target[N_JOINTS] + keep * offset[N_JOINTS])
+            w_goal = min(max(w_goal, self.ref_w - self.w_step_max), self.ref_w + self.w_step_max)
+            pause(_BIG_PIECE_S)
+            self.guarded, flags = guard_target(q_goal, self.guarded, state.q, self.limits, gripper_width_m=w_goal)
+            guarded = self.guarded
+            pause(_BIG_PIECE_S)
+            refs = ramp(self.ref_q, guarded.q_rad, self.fractions)
+            w_refs = ramp(np.array([self.ref_w]), np.array([guarded.gripper_width_m]), self.fractions)[:, 0]
+            self.ref_q, self.ref_w = guarded.q_rad, guarded.gripper_width_m
+            self.running_steps += 1
+            self.targets.append(np.append(guarded.q_rad, guarded.gripper_width_m))
+        else:
+            self.targets.append(np.full(ACTION_DIM, np.nan))
+        self.step_flags.append(flags)
+        self.flags = flags
+        return running, refs, w_refs
+
+    def submit(self) -> None:
+        """Hand the step's observation to the inference worker, if it took one (begin_step decided)."""
+        if self.job is not None:
+            self.worker.submit(self.job)
+            self.job = None
+
+    def end_step(self, masks: np.ndarray) -> bool:
+        """After the step's ticks (their flag bits ``masks``; ``state`` after the last): True when
+        the run is over (finishing, held, at rest)."""
+        running = self.running
+        self.executed = self.guarded.q_rad if running else self.state.q
+        capped = int(np.count_nonzero(masks & _LIMITING_MASK))
+        arm_flags = set(self.flags) - GRIPPER_ONLY_FLAGS
+        self.intervened_prev = running and (
+            bool(arm_flags) or self.refused_now or capped >= self.cfg.watchdog.limiter_ticks_per_intervention
+        )
+        self.intervened.append(self.intervened_prev)
+        return self.finishing and self.watchdog.mode is Mode.HOLDING and self.state.at_rest_now()
 
 
 class ControlLoop:
@@ -281,181 +484,146 @@ class ControlLoop:
         if steps < 0:
             raise InvalidInputError(f"steps must be >= 0, got {steps}")
         cfg, limits, plant = self.config, self.limits, self.plant
-        period, n_ticks = cfg.period_s, cfg.ticks_per_step
         first, ok = _observe(plant)
         if not ok:
             raise InvalidInputError(f"the plant's first observation is unusable: q {first.q_rad!r}, width {first.gripper_width_m!r}, t {first.time_s!r}")
         q_start = first.q_rad.copy()
-        state = LimiterState.at_rest(q_start)
-        width_cmd = float(np.clip(first.gripper_width_m, limits.gripper_width_min_m, limits.gripper_width_max_m))
+        width = float(np.clip(first.gripper_width_m, limits.gripper_width_min_m, limits.gripper_width_max_m))
         past = np.zeros((cfg.past_steps, cfg.action_dim), np.float32)
-        past[:, -1] = width_cmd
+        past[:, -1] = width
         self._warm_up(PolicyInput(0, first.time_s, q_start.copy(), first.gripper_width_m, first.image, past.copy()))
 
-        fractions = ramp_fractions(n_ticks, cfg.interpolation)
-        w_step_max = cfg.gripper_speed_m_s * period
-        worker = InferenceWorker(self.policy, period, cfg.timing, cfg.sim_latency_s, cfg.latency_scale)
-        watchdog = WatchdogState.start()
-        chunk_queue = ChunkQueue()
-        newest_obs_step: int | None = None
-        guarded = GuardedTarget.hold(q_start, width_cmd)
-        hold_q, hold_w = q_start, width_cmd
-        ref_q, ref_w = q_start, width_cmd
-        running_steps = 0
-        intervened_prev = False
-        executed = q_start
-        offset = np.zeros(ACTION_DIM)
-        blend_steps = cfg.blend_steps
-        worker_error: str | None = None
-        last_step = steps + math.ceil(cfg.stop_timeout_s / period)
-
-        commands: list[np.ndarray] = []
-        widths: list[np.ndarray] = []
-        tick_masks: list[np.ndarray] = []
-        modes: list[Mode] = []
-        step_faults: list[tuple[Reason, ...]] = []
-        targets: list[np.ndarray] = []
-        step_flags: list[tuple[Flag, ...]] = []
-        intervened: list[bool] = []
-        q_measured: list[np.ndarray] = []
-        transitions: list[Transition] = []
-        records: list[ChunkRecord] = []
-        lateness: list[np.ndarray] = []
-        work: list[float] = []
-        wall = cfg.timing == "wall"
-        t0 = time.perf_counter()
+        worker = InferenceWorker(self.policy, cfg.period_s, cfg.timing, cfg.sim_latency_s, cfg.latency_scale,
+                                 nice=cfg.worker_nice if cfg.timing == "wall" else 0)
+        plan = _Planner(self, steps, first, width, past, worker)
         try:
-            for s in range(last_step + 1):
-                step_begin = time.perf_counter()
-                now = first.time_s + s * period  # the loop's clock runs on the plant's, from its first observation
-                obs, ok = _observe(plant) if s else (first, True)
-                obs_age = now - obs.time_s if ok else math.inf
-                q_measured.append(obs.q_rad if ok else np.full(N_JOINTS, np.nan))
-                if s:  # the action executed in step s - 1, as the policy was trained to see it
-                    past = np.roll(past, -1, axis=0)
-                    past[-1, :N_JOINTS] = executed - q_measured[-2] if np.isfinite(q_measured[-2]).all() else 0.0
-                    past[-1, -1] = width_cmd
-
-                result, silent_s = worker.poll(s)
-                refused_now = False
-                if result is not None:
-                    record, chunk = self._take(result)
-                    records.append(record)
-                    worker_error = worker_error or record.error
-                    refused_now = record.verdict in _REFUSED
-                    if chunk is not None:
-                        chunk_queue = chunk_queue.add(chunk)
-                        newest_obs_step = max(chunk.obs_step, newest_obs_step if newest_obs_step is not None else chunk.obs_step)
-                chunk_queue = chunk_queue.prune(s)
-                finishing = s >= steps
-                if worker.idle and ok and obs_age <= cfg.watchdog.observation_max_age_s and not finishing:
-                    worker.submit(Job(s, obs.time_s, obs.q_rad.copy(), PolicyInput(s, obs.time_s, obs.q_rad.copy(), obs.gripper_width_m, obs.image, past.copy())))
-
-                target = chunk_queue.target_at(s, cfg.ensemble_tau_steps)
-                inputs = WatchdogInputs(
-                    step=s,
-                    time_s=now,
-                    chunk_age_s=math.inf if newest_obs_step is None else (s - newest_obs_step) * period,
-                    target_available=target is not None,
-                    worker_alive=worker.alive,
-                    worker_silent_s=silent_s,
-                    observation_age_s=obs_age,
-                    intervened=intervened_prev,
-                    at_rest=state.at_rest_now(),
-                    finish=finishing,
-                )
-                watchdog, transition = update_watchdog(watchdog, inputs, cfg.watchdog)
-                step_faults.append(faults(inputs, cfg.watchdog))
-                if transition is not None:
-                    transitions.append(transition)
-                    if transition.after is Mode.RUNNING:
-                        running_steps = 0
-                        hold_q, hold_w = state.q, width_cmd
-                        ref_q, ref_w = state.q, width_cmd
-                        guarded = GuardedTarget.hold(state.q, width_cmd)
-                running = watchdog.mode is Mode.RUNNING
-                modes.append(watchdog.mode)
-
-                flags: tuple[Flag, ...] = ()
-                if running:
-                    assert target is not None  # the watchdog stops on an empty queue
-                    if running_steps == 0:  # the gap between the hold pose and the policy, faded out
-                        offset = np.append(hold_q, hold_w) - target
-                        gap_steps = float(np.abs(offset[:N_JOINTS]).max()) / (cfg.blend_speed_rad_s * period)
-                        blend_steps = max(cfg.blend_steps, math.ceil(gap_steps - 1e-9)) if cfg.blend_steps else 0
-                    keep = 1.0 - blend_fraction(running_steps, blend_steps)
-                    q_goal = target[:N_JOINTS] + keep * offset[:N_JOINTS]
-                    w_goal = float(target[N_JOINTS] + keep * offset[N_JOINTS])
-                    w_goal = min(max(w_goal, ref_w - w_step_max), ref_w + w_step_max)
-                    guarded, flags = guard_target(q_goal, guarded, state.q, limits, gripper_width_m=w_goal)
-                    refs = ramp(ref_q, guarded.q_rad, fractions)
-                    w_refs = ramp(np.array([ref_w]), np.array([guarded.gripper_width_m]), fractions)[:, 0]
-                    ref_q, ref_w = guarded.q_rad, guarded.gripper_width_m
-                    running_steps += 1
-                    targets.append(np.append(guarded.q_rad, guarded.gripper_width_m))
-                else:
-                    targets.append(np.full(ACTION_DIM, np.nan))
-                step_flags.append(flags)
-                work.append(time.perf_counter() - step_begin)
-
-                rows = np.empty((n_ticks, N_JOINTS))
-                w_rows = np.empty(n_ticks)
-                masks = np.zeros(n_ticks, np.uint32)
-                late = np.empty(n_ticks) if wall else None
-                for k in range(n_ticks):
-                    command, state, tick = limit_tick(state, refs[k] if running else None, limits)
-                    if running:
-                        width_cmd = float(w_refs[k])
-                    if wall:
-                        slot = t0 + (s * n_ticks + k) * DT_S
-                        _wait_until(slot, cfg.spin_s)
-                        late[k] = time.perf_counter() - slot  # type: ignore[index]
-                    plant.apply_command(command, width_cmd)
-                    rows[k] = command
-                    w_rows[k] = width_cmd
-                    if tick:
-                        mask = 0
-                        for flag in tick:
-                            mask |= _FLAG_BIT[flag]
-                        masks[k] = mask
-                commands.append(rows)
-                widths.append(w_rows)
-                tick_masks.append(masks)
-                if late is not None:
-                    lateness.append(late)
-                executed = guarded.q_rad if running else state.q
-                capped = int(np.count_nonzero(masks & _LIMITING_MASK))
-                arm_flags = set(flags) - GRIPPER_ONLY_FLAGS
-                intervened_prev = running and (bool(arm_flags) or refused_now or capped >= cfg.watchdog.limiter_ticks_per_intervention)
-                intervened.append(intervened_prev)
-                if finishing and watchdog.mode is Mode.HOLDING and state.at_rest_now():
-                    break
+            if cfg.timing == "wall":
+                ticks, timing = self._run_wall(plan)
+            else:
+                ticks, timing = self._run_sim(plan), None
         finally:
             worker.close()
-
-        timing = None
-        if wall:
-            late_all = np.concatenate(lateness) if lateness else np.zeros(0)
-            timing = TickTiming(late_all, np.array(work), int(np.count_nonzero(late_all >= DT_S)))
+        q_c, gripper_c, tick_flags = ticks
         return RunResult(
             config=cfg,
             q_start=q_start,
-            q_c=np.concatenate(commands) if commands else np.zeros((0, N_JOINTS)),
-            gripper_c=np.concatenate(widths) if widths else np.zeros(0),
-            tick_flags=np.concatenate(tick_masks) if tick_masks else np.zeros(0, np.uint32),
-            modes=tuple(modes),
-            step_faults=tuple(step_faults),
-            targets=np.array(targets).reshape(-1, ACTION_DIM),
-            step_flags=tuple(step_flags),
-            intervened=np.array(intervened, dtype=bool),
-            q_measured=np.array(q_measured).reshape(-1, N_JOINTS),
-            transitions=tuple(transitions),
-            chunks=tuple(records),
+            q_c=q_c,
+            gripper_c=gripper_c,
+            tick_flags=tick_flags,
+            modes=tuple(plan.modes),
+            step_faults=tuple(plan.step_faults),
+            targets=np.array(plan.targets).reshape(-1, ACTION_DIM),
+            step_flags=tuple(plan.step_flags),
+            intervened=np.array(plan.intervened, dtype=bool),
+            q_measured=np.array(plan.q_measured).reshape(-1, N_JOINTS),
+            transitions=tuple(plan.transitions),
+            chunks=tuple(plan.records),
             steps_requested=steps,
-            final=state,
-            worker_error=worker_error,
+            final=plan.state,
+            worker_error=plan.worker_error,
             timing=timing,
         )
+
+    def _run_sim(self, plan: _Planner) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Simulated time: each step planned, then its ticks computed and applied, as fast as it runs."""
+        limits, plant, n_ticks = self.limits, self.plant, self.config.ticks_per_step
+        commands: list[np.ndarray] = []
+        widths: list[np.ndarray] = []
+        tick_masks: list[np.ndarray] = []
+        for s in range(plan.last_step + 1):
+            obs, ok = _observe(plant) if s else (plan.first, True)
+            running, refs, w_refs = plan.begin_step(s, obs, ok)
+            plan.submit()
+            rows = np.empty((n_ticks, N_JOINTS))
+            w_rows = np.empty(n_ticks)
+            masks = np.zeros(n_ticks, np.uint32)
+            state, width_cmd = plan.state, plan.width_cmd
+            for k in range(n_ticks):
+                command, state, tick = limit_tick(state, refs[k] if running else None, limits)
+                if running:
+                    width_cmd = float(w_refs[k])
+                plant.apply_command(command, width_cmd)
+                rows[k] = command
+                w_rows[k] = width_cmd
+                if tick:
+                    masks[k] = _mask(tick)
+            plan.state, plan.width_cmd = state, width_cmd
+            commands.append(rows)
+            widths.append(w_rows)
+            tick_masks.append(masks)
+            if plan.end_step(masks):
+                break
+        return (np.concatenate(commands) if commands else np.zeros((0, N_JOINTS)),
+                np.concatenate(widths) if widths else np.zeros(0),
+                np.concatenate(tick_masks) if tick_masks else np.zeros(0, np.uint32))
+
+    def _run_wall(self, plan: _Planner) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], TickTiming]:
+        """Wall-clock time. This thread plans: step s is observed ``plan_lead_s`` before its first
+        slot, planned, and its ticks computed and queued ahead; then the step's observation goes to
+        the inference worker (so inference does not compete with the planning for a core). The
+        Ticker thread sends one queued command per 1 ms slot (ticker.py)."""
+        cfg, limits, plant, n_ticks = self.config, self.limits, self.plant, self.config.ticks_per_step
+        lead = round(cfg.plan_lead_s / DT_S)
+        # A plant is called from two threads here: apply_command on the ticker's, observe on this
+        # one. Unless it says it allows that (``thread_safe = True``), the two are serialised.
+        plant_lock = None if getattr(plant, "thread_safe", False) else threading.Lock()
+        observe_lock: AbstractContextManager = plant_lock if plant_lock is not None else nullcontext()
+        ticker = Ticker(plant, limits, plan.state, plan.width_cmd, (plan.last_step + 1) * n_ticks, _FLAG_BIT,
+                        cfg.spin_s, plant_lock, cfg.tick_priority)
+        work: list[float] = []
+        frozen = _freeze_gc()
+        try:
+            try:
+                ticker.start(max(lead, 1) * DT_S)
+            except OSError as exc:
+                raise ConfigError(
+                    f"tick_priority: cannot run the tick thread at SCHED_FIFO priority {cfg.tick_priority} ({exc}); "
+                    f"it needs CAP_SYS_NICE or an rtprio limit (e.g. /etc/security/limits.conf), or set tick_priority: null"
+                ) from exc
+            for s in range(plan.last_step + 1):
+                if s:
+                    ticker.wait_sent(s * n_ticks - lead)
+                    ticker.quiet(_BIG_PIECE_S)
+                begin = time.perf_counter()
+                if s:
+                    with observe_lock:
+                        obs, ok = _observe(plant)
+                else:
+                    obs, ok = plan.first, True
+                running, refs, w_refs = plan.begin_step(s, obs, ok, ticker.quiet)
+                work.append(time.perf_counter() - begin)
+                masks = np.zeros(n_ticks, np.uint32)
+                state, width_cmd = plan.state, plan.width_cmd
+                for k in range(n_ticks):
+                    index = s * n_ticks + k
+                    row = ticker.taken_over(index)
+                    if row is None:
+                        ticker.quiet()
+                        ref = refs[k] if running else None  # type: ignore[index]
+                        command, new_state, tick = limit_tick(state, ref, limits)
+                        width = float(w_refs[k]) if running else width_cmd  # type: ignore[index]
+                        row = Row(index, command, width, new_state, ref, _mask(tick) if tick else 0)
+                        if not ticker.push(row):  # the ticker held this tick meanwhile: its row stands
+                            row = ticker.taken_over(index)
+                            assert row is not None
+                    state, width_cmd = row.state, row.width
+                    masks[k] = row.mask
+                plan.state, plan.width_cmd = state, width_cmd
+                ticker.quiet(_BIG_PIECE_S)
+                plan.submit()  # now: inference then runs while this thread sleeps, not beside its planning
+                if plan.end_step(masks):
+                    break
+            ticker.finish(timeout_s=(plan.last_step + 2) * cfg.period_s)
+        except BaseException:
+            ticker.stop()
+            raise
+        finally:
+            _unfreeze_gc(frozen)
+        sent = ticker.sent
+        plan.state = ticker.last_state
+        late = ticker.lateness[:sent].copy()
+        timing = TickTiming(late, np.array(work), int(np.count_nonzero(late >= DT_S)), int(np.count_nonzero(ticker.held[:sent])))
+        return (ticker.q_c[:sent].copy(), ticker.widths[:sent].copy(), ticker.masks[:sent].copy()), timing
 
     def _take(self, result: Result) -> tuple[ChunkRecord, Chunk | None]:
         """Check one inference result: (its record, the Chunk to queue or None)."""

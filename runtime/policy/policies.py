@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 import onnx
+from edgeperc.runtime.backends.base import check_feeds
 from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from edgeperc.runtime.policy.limits import N_JOINTS
 
@@ -125,8 +126,10 @@ class OnnxPolicy:
     def _cast(self, name: str, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.dtype(self.specs[name].dtype))
 
-    def infer(self, observation: PolicyInput) -> np.ndarray:
-        """One observation -> (chunk_length, action_dim) float64 chunk."""
+    def prepare(self, observation: PolicyInput) -> dict[str, np.ndarray]:
+        """One observation -> the model's checked feeds: the Python (GIL-holding) half of ``infer``.
+        The inference worker calls it on the loop's thread, so that its own thread only runs
+        ``infer_prepared``, during which ONNX Runtime releases the GIL."""
         feeds: dict[str, np.ndarray] = {}
         if "image" in self.specs:
             image = observation.image
@@ -138,5 +141,13 @@ class OnnxPolicy:
         feeds["proprio"] = self._cast("proprio", proprio[None])
         if "past_actions" in self.specs:
             feeds["past_actions"] = self._cast("past_actions", np.asarray(observation.past_actions)[None])
-        out = self.backend.infer(feeds)[self.output.name]
+        return check_feeds(self.backend.inputs, feeds)
+
+    def infer_prepared(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Feeds from ``prepare`` -> (chunk_length, action_dim) float64 chunk: the ONNX Runtime call."""
+        out = self.backend.session.run([self.output.name], feeds)[0]
         return np.asarray(out, dtype=np.float64)[0]
+
+    def infer(self, observation: PolicyInput) -> np.ndarray:
+        """One observation -> (chunk_length, action_dim) float64 chunk."""
+        return self.infer_prepared(self.prepare(observation))
