@@ -11,16 +11,17 @@ from tests.sim.conftest import HAVE_MUJOCO, SKIP_REASON
 
 pytestmark = pytest.mark.skipif(not HAVE_MUJOCO, reason=SKIP_REASON)
 
-import edgeperc.sim.gl  # noqa: E402,F401  (before anything imports mujoco: it picks the headless GL platform)
-from edgeperc.cli import main  # noqa: E402
-from edgeperc.cli_policy import summarise_sim  # noqa: E402
-from edgeperc.runtime.policy import adversaries as adv  # noqa: E402
-from edgeperc.runtime.policy.guard import Flag  # noqa: E402
-from edgeperc.runtime.policy.limits import load_panda_limits  # noqa: E402
-from edgeperc.runtime.policy.loop import run_policy  # noqa: E402
-from edgeperc.runtime.policy.plants import KinematicPlant  # noqa: E402
+from edgeperc.runtime.policy import adversaries as adv
+from edgeperc.runtime.policy.guard import Flag
+from edgeperc.runtime.policy.limits import load_panda_limits
+from edgeperc.runtime.policy.loop import run_policy
+from edgeperc.runtime.policy.plants import KinematicPlant
 
-from .test_loop import _policy_onnx  # noqa: E402
+import edgeperc.sim.gl  # noqa: F401  (before anything imports mujoco: it picks the headless GL platform)
+from edgeperc.cli import main
+from edgeperc.cli_policy import summarise_sim
+
+from .test_loop import _policy_onnx
 
 
 def run_json(capsys, *args):
