@@ -144,6 +144,18 @@ class RPTPolicy(nn.Module):
 
         Returns a 1-tuple ``(actions,)`` (B, chunk, 8), like the other families' tuple of heads.
         """
+        return (self.actions_and_camera_tokens(image, proprio, past_actions, keep)[0],)
+
+    def actions_and_camera_tokens(
+        self,
+        image: torch.Tensor | None = None,
+        proprio: torch.Tensor | None = None,
+        past_actions: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``forward``'s actions and the camera tokens (B, image_tokens, d_model) before any masking
+        (None without an image). Training reads the tokens for auxiliary heads; export traces
+        ``forward``, so the graph keeps its one output."""
         present = next((t for t in (image, proprio, past_actions) if t is not None), None)
         if present is None:
             raise ValueError("RPTPolicy needs at least one of image, proprio, past_actions")
@@ -160,7 +172,7 @@ class RPTPolicy(nn.Module):
         for block in self.blocks:
             x = block(x)
         normalised = self.head(self.norm(x[:, -cfg.chunk_length:]))
-        return (normalised * self.chunk_std + self.chunk_mean,)
+        return normalised * self.chunk_std + self.chunk_mean, camera
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -63,6 +63,8 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_hw: tuple[int, int] = (96, 96)
+    camera: str = Field("workspace", description="edgeperc.sim camera the image comes from (set from the demos' "
+                        "metadata at training time); tells a simulator which view to render for this policy")
     in_channels: int = Field(3, ge=1, le=4)
     base_width: int = Field(16, ge=2, le=128, description="conv trunk width; stages are w, 2w, 4w")
     image_tokens: int = Field(8, ge=1, le=64, description="camera tokens pooled from the trunk's feature map")
@@ -109,7 +111,13 @@ class PolicyConfig(BaseModel):
 
 
 class BCConfig(BaseModel):
-    """Behaviour cloning: L1 on the chunk (ACT), masked-modality dropout (RPT), Adam with cosine decay."""
+    """Behaviour cloning: L1 on the chunk (ACT), masked-modality dropout (RPT), Adam with cosine decay,
+    and an auxiliary cube-pose loss on the camera tokens (privileged sim state, training time only).
+
+    The modality dropout is high on purpose: with proprioception and past actions nearly always
+    present, the chunk loss is mostly explained without the image and the camera branch learns
+    nothing (a 50-demo run: first-frame chunks no better than the mean chunk, pick 1/10).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -121,9 +129,16 @@ class BCConfig(BaseModel):
     seed: int = 0
     pad_weight: float = Field(0.1, ge=0, le=1, description="loss weight of chunk steps padded past an episode's end")
     drop_image: float = Field(0.05, ge=0, le=1, description="chance a sample's camera tokens are masked")
-    drop_proprio: float = Field(0.15, ge=0, le=1)
-    drop_past_actions: float = Field(0.3, ge=0, le=1, description="also fights copying the last action")
-    shift_px: int = Field(4, ge=0, le=16, description="random image shift (pad and crop), DrQ-style")
+    drop_proprio: float = Field(0.4, ge=0, le=1, description="high so the model must read the image")
+    drop_past_actions: float = Field(0.7, ge=0, le=1, description="also fights copying the last action, which "
+                                     "makes a policy re-planned every control step keep going past its goal")
+    shift_px: int = Field(2, ge=0, le=16, description="random image shift (pad and crop), DrQ-style; small, since the "
+                          "camera is fixed and a shift moves the cube's apparent table position (1 px ~ 4 mm)")
+    colour_jitter: float = Field(0.1, ge=0, le=0.5, description="per-sample brightness and per-channel gain "
+                                 "within 1 +- this")
+    aux_cube_weight: float = Field(1.0, ge=0, le=100, description="weight of the auxiliary loss: cube (x, y) in the "
+                                   "base frame and yaw (cos, sin of 4x yaw) of both cubes from the camera tokens, "
+                                   "L1 in standardised units; needs demos with cube_pos (else off); 0: off")
     holdout_fraction: float = Field(0.1, ge=0, lt=1, description="episodes kept out for the held-out L1")
     successful_only: bool = True
     threads: int | None = Field(1, ge=1, le=256, description="torch intra-op threads while training; None: torch's "

@@ -1,9 +1,13 @@
 """Behaviour cloning of the rpt-policy family on expert demos (edgeperc.sim.demos layout).
 
 Pure numpy helpers turn a demo file into samples (proprio, past actions, 16-step chunk targets
-relative to the current q, padding weights); ``train_policy`` fits the model with an L1 chunk loss
-(ACT) and masked-modality dropout (RPT); ``rollout`` runs any predict function closed loop in the
-MuJoCo scene. Importing this module imports neither torch nor MuJoCo.
+relative to the current q, padding weights, and cube-pose targets where the demos record cube_pos);
+``train_policy`` fits the model with an L1 chunk loss (ACT), masked-modality dropout (RPT) and an
+auxiliary head on the camera tokens that regresses both cubes' (x, y) in the base frame and their
+yaw. That head is privileged supervision: it exists only in training, is not saved with the
+weights and is not part of the exported graph (``image, proprio, past_actions -> actions``).
+``rollout`` runs any predict function closed loop in the MuJoCo scene. Importing this module
+imports neither torch nor MuJoCo.
 """
 
 from __future__ import annotations
@@ -79,11 +83,26 @@ def chunk_targets(
     return targets, padded
 
 
+CUBE_TARGET_DIM = 4  # per cube: x, y (m, base frame), cos(4 yaw), sin(4 yaw)
+
+
+def cube_targets(cube_pos: np.ndarray, cube_yaw_rad: np.ndarray) -> np.ndarray:
+    """(T, C, 3) positions and (T, C) yaws -> (T, C * 4) float32 auxiliary targets.
+
+    Per cube [x, y, cos 4yaw, sin 4yaw]: a cube looks the same every quarter turn, so its yaw is
+    only defined modulo pi/2 and 4 x yaw is the angle that is continuous in what the camera sees.
+    """
+    pos, yaw = np.asarray(cube_pos, np.float64), np.asarray(cube_yaw_rad, np.float64)
+    per_cube = np.stack([pos[..., 0], pos[..., 1], np.cos(4 * yaw), np.sin(4 * yaw)], axis=-1)
+    return per_cube.reshape(len(pos), -1).astype(np.float32)
+
+
 def demo_samples(data: dict[str, np.ndarray], past_steps: int, chunk: int, episodes: np.ndarray | None = None) -> Samples:
     """Training samples from a loaded demo file, restricted to ``episodes`` (indices) if given.
 
     Keys: images (N, H, W, 3) uint8, proprio (N, 8), past_actions (N, K, 8), chunk (N, chunk, 8),
-    padded (N, chunk) bool, episode (N,) int64.
+    padded (N, chunk) bool, episode (N,) int64, first (N,) bool (an episode's first step), and,
+    when the demos record cube_pos and cube_yaw_rad, cube (N, cubes * 4) (``cube_targets``).
     """
     ends = np.asarray(data["episode_ends"], np.int64)
     actions = np.asarray(data["actions"], np.float32)
@@ -96,6 +115,10 @@ def demo_samples(data: dict[str, np.ndarray], past_steps: int, chunk: int, episo
         "padded": padded,
         "episode": _episode_of(ends, len(actions)),
     }
+    samples["first"] = np.zeros(len(actions), bool)
+    samples["first"][_episode_starts(ends)] = True
+    if "cube_pos" in data and "cube_yaw_rad" in data:
+        samples["cube"] = cube_targets(data["cube_pos"], data["cube_yaw_rad"])
     if episodes is not None:
         keep = np.isin(samples["episode"], episodes)
         samples = {k: v[keep] for k, v in samples.items()}
@@ -148,7 +171,8 @@ def generate_policy_samples(config: PolicyConfig, count: int, seed: int, task: s
     episodes = max(1, -(-count // 40))  # a pick episode is ~45-50 steps at 10 Hz
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "demos.npz"
-        generate_demos(path, task, episodes, seed, EnvConfig(image_hw=config.image_hw), progress=False)  # type: ignore[arg-type]
+        generate_demos(path, task, episodes, seed, EnvConfig(image_hw=config.image_hw, camera=config.camera),
+                       progress=False)  # type: ignore[arg-type]
         samples = demo_samples(load_demos(path), config.past_steps, config.chunk_length)
     pick = np.linspace(0, len(samples["proprio"]) - 1, count).round().astype(np.int64)
     images = samples.pop("images")[pick]
@@ -186,14 +210,19 @@ def _split_episodes(data: dict[str, np.ndarray], bc: BCConfig) -> tuple[np.ndarr
     return usable[: len(usable) - held], usable[len(usable) - held :]
 
 
-def _augment(images: np.ndarray, shift_px: int, rng: np.random.Generator) -> np.ndarray:
-    """(B, H, W, C) uint8: random shift by up to ``shift_px`` (edge-padded crop), DrQ's augmentation."""
-    if shift_px == 0:
-        return images
-    b, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (shift_px, shift_px), (shift_px, shift_px), (0, 0)), mode="edge")
-    dy, dx = rng.integers(0, 2 * shift_px + 1, (2, b))
-    return np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+def _augment(images: np.ndarray, shift_px: int, rng: np.random.Generator, colour_jitter: float = 0.0) -> np.ndarray:
+    """(B, H, W, C) uint8: random shift by up to ``shift_px`` (edge-padded crop), DrQ's augmentation,
+    then a per-sample brightness and per-channel gain, each uniform in 1 +- ``colour_jitter``."""
+    b, h, w, c = images.shape
+    if shift_px:
+        padded = np.pad(images, ((0, 0), (shift_px, shift_px), (shift_px, shift_px), (0, 0)), mode="edge")
+        dy, dx = rng.integers(0, 2 * shift_px + 1, (2, b))
+        images = np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    if colour_jitter:
+        gain = rng.uniform(1 - colour_jitter, 1 + colour_jitter, (b, 1, 1, 1)) * rng.uniform(
+            1 - colour_jitter / 2, 1 + colour_jitter / 2, (b, 1, 1, c))
+        images = np.clip(images * gain, 0, 255).astype(np.uint8)
+    return images
 
 
 def _feeds(family: Any, samples: Samples, index: np.ndarray, images: np.ndarray | None = None) -> dict[str, Any]:
@@ -261,11 +290,14 @@ def train_policy(
     held = demo_samples(data, probe.past_steps, probe.chunk_length, held_eps) if len(held_eps) else None
     if len(train["proprio"]) == 0:
         raise ConfigError("no training samples: every episode failed or was held out")
-    config = family.make_config({**policy_stats(train), **(config_overrides or {})})
+    meta = data.get("meta", {})
+    from_demos = {k: meta[k] for k in ("camera",) if k in meta}  # the view the images come from
+    config = family.make_config({**policy_stats(train), **from_demos, **(config_overrides or {})})
     if tuple(train["images"].shape[1:3]) != tuple(config.image_hw):
         raise ConfigError(f"demo images are {train['images'].shape[1:3]}, the config wants image_hw {config.image_hw}")
 
     record: dict[str, Any] = {"family": family.name, "command": command, "demos": demos_label,
+                              "demos_meta": {k: meta.get(k) for k in ("task", "camera", "image_hw", "renderer")},
                               "train_episodes": [int(e) for e in train_eps],
                               "held_out_episodes": [int(e) for e in held_eps]}
     with _torch_threads(bc.threads):
@@ -296,6 +328,25 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _cube_head(config: PolicyConfig, outputs: int) -> Any:
+    """Training-only auxiliary head: all camera tokens (B, T, d) -> (B, outputs) cube-pose targets."""
+    from torch import nn
+
+    flat = config.image_tokens * config.d_model
+    return nn.Sequential(nn.Flatten(1), nn.LayerNorm(flat), nn.Linear(flat, 256), nn.GELU(), nn.Linear(256, outputs))
+
+
+def _cube_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Held-out auxiliary error per cube: mean (x, y) distance (m) and yaw error (rad, modulo a quarter turn)."""
+    out: dict[str, float] = {}
+    for c in range(target.shape[1] // CUBE_TARGET_DIM):
+        p, t = (a[:, c * CUBE_TARGET_DIM : (c + 1) * CUBE_TARGET_DIM].astype(np.float64) for a in (predicted, target))
+        out[f"cube{c}_xy_error_m"] = float(np.linalg.norm(p[:, :2] - t[:, :2], axis=1).mean())
+        turn = np.arctan2(p[:, 3], p[:, 2]) - np.arctan2(t[:, 3], t[:, 2])
+        out[f"cube{c}_yaw_error_rad"] = float(np.abs(np.angle(np.exp(1j * turn))).mean() / 4)
+    return out
+
+
 def _fit(family: Any, config: PolicyConfig, bc: BCConfig, train: Samples, held: Samples | None,
          progress: bool) -> tuple[Any, dict[str, Any]]:
     """The optimisation loop and held-out L1: (eval-mode model, the record's training fields)."""
@@ -305,7 +356,15 @@ def _fit(family: Any, config: PolicyConfig, bc: BCConfig, train: Samples, held: 
     torch.manual_seed(bc.seed)
     rng = np.random.default_rng(bc.seed + 1)
     model = family.build(config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=bc.lr, weight_decay=bc.weight_decay)
+    aux = bc.aux_cube_weight > 0 and "cube" in train
+    parameters = list(model.parameters())
+    if aux:
+        head = _cube_head(config, train["cube"].shape[1])
+        parameters += list(head.parameters())
+        cube_mean = train["cube"].mean(0)
+        cube_std = np.maximum(train["cube"].std(0), STD_FLOOR)
+        cube = torch.from_numpy((train["cube"] - cube_mean) / cube_std)
+    optimiser = torch.optim.Adam(parameters, lr=bc.lr, weight_decay=bc.weight_decay)
     warmup = max(1, min(bc.warmup_steps, bc.steps // 4))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / warmup)
                                                  * 0.5 * (1 + np.cos(np.pi * min(1.0, s / bc.steps))))
@@ -314,45 +373,74 @@ def _fit(family: Any, config: PolicyConfig, bc: BCConfig, train: Samples, held: 
     padded = torch.from_numpy(train["padded"])
     n = len(train["proprio"])
     losses: list[float] = []
+    aux_losses: list[float] = []
     start = time.perf_counter()
     model.train()
     columns = (TextColumn("train rpt-policy"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn())
+               TextColumn("loss {task.fields[loss]:.4f} aux {task.fields[aux]:.3f}"), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
-        job = bar.add_task("train", total=bc.steps, loss=float("nan"))
+        job = bar.add_task("train", total=bc.steps, loss=float("nan"), aux=float("nan"))
         for _ in range(bc.steps):
             index = rng.choice(n, size=min(bc.batch, n), replace=False)
-            feeds = _feeds(family, train, index, _augment(train["images"][index], bc.shift_px, rng))
+            feeds = _feeds(family, train, index, _augment(train["images"][index], bc.shift_px, rng, bc.colour_jitter))
             keep = rng.random((len(index), 3)) >= drop
             keep[keep.sum(1) == 0, 0] = True  # never mask everything: keep the camera then
-            (predicted,) = model(**feeds, keep=torch.from_numpy(keep))
-            loss = chunk_loss(model, predicted, chunk[index], padded[index], bc.pad_weight)
+            outputs = model.actions_and_camera_tokens(**feeds, keep=torch.from_numpy(keep))
+            loss = chunk_loss(model, outputs[0], chunk[index], padded[index], bc.pad_weight)
+            losses.append(loss.item())
+            if aux:
+                aux_loss = (head(outputs[1]) - cube[index]).abs().mean()
+                aux_losses.append(aux_loss.item())
+                loss = loss + bc.aux_cube_weight * aux_loss
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
-            losses.append(loss.item())
-            bar.update(job, advance=1, loss=float(np.mean(losses[-20:])))
+            bar.update(job, advance=1, loss=float(np.mean(losses[-20:])),
+                       aux=float(np.mean(aux_losses[-20:])) if aux_losses else float("nan"))
     seconds = time.perf_counter() - start
     model.eval()
-    held_metrics = (evaluate_chunks(config, predict_samples(model, family, held), held, bc.pad_weight)
-                    if held is not None else {})
+    fields: dict[str, Any] = {"held_out_metrics": {}}
+    if held is not None:
+        predicted = predict_samples(model, family, held)
+        fields["held_out_metrics"] = evaluate_chunks(config, predicted, held, bc.pad_weight)
+        # Does the image matter? At an episode's first frame only the cubes' poses set the chunk, so a
+        # model that ignores the camera does no better there than the mean first-frame chunk.
+        first, first_train = held["first"], train["first"]
+        if first.any() and first_train.any():
+            blind = np.broadcast_to(train["chunk"][first_train].mean(0), predicted[first].shape)
+            fields["held_out_first_frame"] = {
+                "episodes": int(first.sum()),
+                "joint_l1_rad": float(np.abs(predicted[first, :, :7] - held["chunk"][first, :, :7]).mean()),
+                "mean_chunk_joint_l1_rad": float(np.abs(blind[..., :7] - held["chunk"][first, :, :7]).mean()),
+            }
+        if aux and "cube" in held:
+            head.eval()
+            cube_pred = []
+            with torch.no_grad():
+                for begin in range(0, len(held["proprio"]), 128):
+                    index = np.arange(begin, min(begin + 128, len(held["proprio"])))
+                    _, tokens = model.actions_and_camera_tokens(**_feeds(family, held, index))
+                    cube_pred.append(head(tokens).numpy() * cube_std + cube_mean)
+            fields["held_out_aux"] = _cube_metrics(np.concatenate(cube_pred), held["cube"])
     return model, {
         "config": config.model_dump(mode="json"),
         "bc": bc.model_dump(mode="json"),
         "train_samples": int(n),
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        "aux_cube_head": bool(aux),
         "first_loss": float(np.mean(losses[:20])),
         "final_loss": float(np.mean(losses[-20:])),
+        "final_aux_loss": float(np.mean(aux_losses[-20:])) if aux_losses else None,
         "seconds_per_step": seconds / bc.steps,
-        "held_out_metrics": held_metrics,
+        **fields,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
 
 
 def _load_or_generate(demos: str | Path | None, episodes: int, task: str, config: PolicyConfig) -> tuple[dict[str, np.ndarray], str]:
-    from edgeperc.sim.demos import DEMO_KEYS, load_demos
+    from edgeperc.sim.demos import DEMO_KEYS, PRIVILEGED_KEYS, load_demos
 
     if demos is None:
         import tempfile
@@ -362,7 +450,7 @@ def _load_or_generate(demos: str | Path | None, episodes: int, task: str, config
 
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "demos.npz"
-            generate_demos(path, task, episodes, 0, EnvConfig(image_hw=config.image_hw))  # type: ignore[arg-type]
+            generate_demos(path, task, episodes, 0, EnvConfig(image_hw=config.image_hw, camera=config.camera))  # type: ignore[arg-type]
             return load_demos(path), f"generated: {task}, {episodes} episodes, seeds 0..{episodes - 1}"
     path = Path(demos)
     if not path.is_file():
@@ -371,7 +459,7 @@ def _load_or_generate(demos: str | Path | None, episodes: int, task: str, config
         data = load_demos(path)
     except Exception as exc:  # numpy raises several types for a bad archive
         raise ConfigError(f"--demos {path} is not a readable demo .npz ({type(exc).__name__}: {exc})") from exc
-    missing = [k for k in DEMO_KEYS if k != "meta_json" and k not in data]
+    missing = [k for k in DEMO_KEYS if k != "meta_json" and k not in PRIVILEGED_KEYS and k not in data]
     if missing:
         raise ConfigError(f"--demos {path} lacks {', '.join(missing)} (see edgeperc.sim.demos)")
     return data, str(path)
@@ -410,7 +498,7 @@ def rollout(
 
     family = get_family("rpt-policy")
     own = env is None
-    env = env or PandaTableEnv(EnvConfig(image_hw=config.image_hw))
+    env = env or PandaTableEnv(EnvConfig(image_hw=config.image_hw, camera=config.camera))
     try:
         obs = env.reset(seed)
         past = np.zeros((config.past_steps, ACTION_DIM), np.float32)

@@ -35,6 +35,7 @@ HOME_Q_RAD.setflags(write=False)
 CUBE_HALF_M = 0.02  # must match the cube geoms in panda_table.xml
 GRIPPER_MAX_WIDTH_M = 0.08
 TABLE_Z_M = 0.0
+CUBES = ("cube_red", "cube_blue")  # the order of every per-cube array (demos' cube_pos, cube_yaw_rad)
 Task = Literal["pick", "stack"]
 
 
@@ -50,7 +51,11 @@ class EnvConfig(BaseModel):
 
     control_hz: float = Field(10.0, gt=0, le=1000, description="policy rate; step() lasts 1/control_hz s")
     image_hw: tuple[int, int] = (96, 96)
-    camera: str = "front"
+    camera: str = Field(
+        "workspace",
+        description="MJCF camera of Observation.image: workspace (the cube region fills the frame, a cube is "
+        "8-13 px at 96 px; the policy's camera), front (whole arm, cube ~3-4 px), top, wrist",
+    )
     renderer: Literal["auto", "mujoco", "raster"] = Field(
         "auto", description="auto: MuJoCo's GL renderer, or the numpy/OpenCV raster where no GL works"
     )
@@ -77,7 +82,7 @@ class Observation:
 
     q_rad: np.ndarray  # (7,) float64 measured arm joint positions
     gripper_width_m: float  # distance between the finger pads, 0-0.08
-    image: np.ndarray | None  # (H, W, 3) uint8 RGB from config.camera, None when not rendered
+    image: np.ndarray | None  # (H, W, 3) uint8 RGB from config.camera (default "workspace"), None when not rendered
     time_s: float
 
 
@@ -103,8 +108,8 @@ class PandaTableEnv:
         self.q_min_rad = self.model.jnt_range[[self.model.joint(j).id for j in ARM_JOINTS], 0].copy()
         self.q_max_rad = self.model.jnt_range[[self.model.joint(j).id for j in ARM_JOINTS], 1].copy()
         self._finger_qpos = [self.model.joint(f).qposadr[0] for f in ("finger_left", "finger_right")]
-        self._cube_qpos = {c: self.model.joint(c).qposadr[0] for c in ("cube_red", "cube_blue")}
-        self._cube_geom = {c: self.model.geom(c).id for c in ("cube_red", "cube_blue")}
+        self._cube_qpos = {c: self.model.joint(c).qposadr[0] for c in CUBES}
+        self._cube_geom = {c: self.model.geom(c).id for c in CUBES}
         self._finger_geoms = {self.model.geom("finger_left_pad").id, self.model.geom("finger_right_pad").id}
         self.tcp_site = self.model.site("tcp").id
         self._renderer = None
@@ -118,7 +123,7 @@ class PandaTableEnv:
         mj = mujoco
         rng = np.random.default_rng(seed)
         mj.mj_resetDataKeyframe(self.model, self.data, self.model.key("home").id)
-        for name, (x, y, yaw) in zip(("cube_red", "cube_blue"), sample_cube_poses(rng, self.config)):
+        for name, (x, y, yaw) in zip(CUBES, sample_cube_poses(rng, self.config)):
             adr = self._cube_qpos[name]
             self.data.qpos[adr : adr + 3] = (x, y, TABLE_Z_M + CUBE_HALF_M)
             self.data.qpos[adr + 3 : adr + 7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgeperc.errors import InvalidInputError
 from edgeperc.sim.env import (
     CUBE_HALF_M,
+    CUBES,
     GRIPPER_MAX_WIDTH_M,
     HOME_Q_RAD,
     TABLE_Z_M,
@@ -37,18 +38,39 @@ class ExpertConfig(BaseModel):
 
     approach_height_m: float = Field(0.10, gt=0, description="TCP above the cube centre before descending")
     lift_height_m: float = Field(0.15, gt=0.07, description="TCP height above the table after the grasp")
-    grasp_depth_m: float = Field(0.0, ge=-0.015, le=0.015, description="TCP below the cube centre when closing")
+    grasp_depth_m: float = Field(
+        -0.01, ge=-0.015, le=0.015,
+        description="TCP below the cube centre when closing; -1 cm puts the TCP at z = 3 cm, 1 cm inside the "
+        "runtime's workspace box (firmware_configs/robots/franka-panda.yaml: TCP z >= 2 cm), so a policy that "
+        "imitates the grasp within a few mm is not clipped by the guard",
+    )
     place_clearance_m: float = Field(0.004, ge=0, le=0.03, description="gap under the red cube before opening")
     transit_speed_m_s: float = Field(0.25, gt=0, le=1.0)
     fine_speed_m_s: float = Field(0.08, gt=0, le=0.5, description="speed of descend and lower, near contact")
     yaw_speed_rad_s: float = Field(1.5, gt=0, le=2.5)
     joint_speed_fraction: float = Field(0.5, gt=0, le=1, description="per-step joint change ≤ this × FER dq_max")
-    close_steps: int = Field(6, ge=1, description="control steps with the hand closing")
+    close_steps: int = Field(8, ge=1, description="control steps with the hand closing (8: the policy runtime "
+                             "ramps the width at 0.1 m/s, so a closing hand reaches a 4 cm cube after 4 steps)")
     release_steps: int = Field(4, ge=1)
     hold_steps: int = Field(5, ge=0, description="steps holding still at the end (pick: the 'held' check)")
     position_tolerance_m: float = Field(0.008, gt=0)
     phase_timeout_steps: int = Field(60, ge=1, description="a move ends after this many steps even if not reached")
+    dart_noise_rad: float = Field(
+        0.0, ge=0, le=0.1,
+        description="DART (Laskey et al. 2017): per-step std (rad) of a random-walk offset added to the command "
+        "sent to the arm, never to the recorded target, during the free-space phases (see DART_PHASE_SCALE), so "
+        "demos show the expert's correction from states a little off its path; 0: off",
+    )
+    dart_noise_decay: float = Field(0.9, ge=0, lt=1, description="offset_t = decay * offset_t-1 + noise")
+    dart_fraction: float = Field(1.0, ge=0, le=1, description="share of episodes perturbed (chosen by seed); the "
+                                 "others are clean expert runs")
     ik: IkConfig = IkConfig()
+
+
+# Scale of the DART offset's fresh noise per phase; elsewhere (close, lift, release, hold) it only
+# decays, so the grasp itself is executed as the expert planned it.
+DART_PHASE_SCALE = {"approach": 1.0, "descend": 1.0, "transport": 1.0, "lower": 1.0}
+DART_SETTLE_M = 0.02  # no fresh noise once the reference is this close to its waypoint
 
 
 @dataclass
@@ -160,6 +182,12 @@ class ScriptedExpert:
         reached_ref = np.linalg.norm(self.pos_ref - goal) < 1e-6
         return bool(reached_ref and np.linalg.norm(tcp - goal) < self.config.position_tolerance_m)
 
+    def reference_to_go_m(self) -> float:
+        """How far the Cartesian reference still has to travel to the current move's waypoint (0 in holds)."""
+        if self.done or self.phases[self.phase_index].goal is None:
+            return 0.0
+        return float(np.linalg.norm(self._goal(self.phases[self.phase_index].goal) - self.pos_ref))
+
     def act(self) -> tuple[np.ndarray, float]:
         """Next control step's joint targets (7,) rad and gripper width (m)."""
         while not self.done and self._phase_finished(self.phases[self.phase_index]):
@@ -198,6 +226,9 @@ class Episode:
     q_target_rad: np.ndarray  # (T, 7) float64 joint targets commanded after observation t
     gripper_cmd_m: np.ndarray  # (T,) float64 gripper width commanded after observation t
     images: np.ndarray | None  # (T, H, W, 3) uint8, or None when not rendered
+    # Privileged state at observation t (sim only; auxiliary targets for training, never a policy input):
+    cube_pos: np.ndarray | None = None  # (T, 2, 3) float64 world positions of [cube_red, cube_blue]
+    cube_yaw_rad: np.ndarray | None = None  # (T, 2) float64 yaw about world z of [cube_red, cube_blue]
 
 
 def run_expert_episode(
@@ -208,10 +239,19 @@ def run_expert_episode(
     render: bool = True,
     max_steps: int = 200,
 ) -> Episode:
-    """Reset with ``seed``, run the expert until its script ends (or max_steps), judge success."""
+    """Reset with ``seed``, run the expert until its script ends (or max_steps), judge success.
+
+    With ``config.dart_noise_rad`` > 0 the arm is sent q_target + a random-walk offset (seeded by
+    ``seed``) while q_target_rad records the expert's own target: the recorded action then carries
+    the correction from the perturbed, measured state back to the expert's path.
+    """
+    config = config or ExpertConfig()
     obs = env.reset(seed, render=render)
-    expert = ScriptedExpert(env, task, config or ExpertConfig())
-    qs, widths, targets, grips, images = [], [], [], [], []
+    expert = ScriptedExpert(env, task, config)
+    rng = np.random.default_rng([seed, 0xDA57])
+    noise_rad = config.dart_noise_rad if rng.random() < config.dart_fraction else 0.0
+    offset = np.zeros(7)
+    qs, widths, targets, grips, images, cubes, yaws = [], [], [], [], [], [], []
     for _ in range(max_steps):
         q_target, width = expert.act()
         if expert.done:
@@ -220,9 +260,16 @@ def run_expert_episode(
         widths.append(obs.gripper_width_m)
         targets.append(q_target)
         grips.append(width)
+        cubes.append([env.cube_position(c) for c in CUBES])
+        yaws.append([env.cube_yaw(c) for c in CUBES])
         if render:
             images.append(obs.image)
-        obs = env.step(q_target, width, render=render)
+        if noise_rad > 0:  # fresh noise only while the reference is en route, so waypoints are still met
+            en_route = expert.reference_to_go_m() > DART_SETTLE_M
+            scale = DART_PHASE_SCALE.get(expert.phase, 0.0) * noise_rad * en_route
+            offset = config.dart_noise_decay * offset + rng.normal(0.0, 1.0, 7) * scale
+        q_sent = np.clip(q_target + offset, env.q_min_rad, env.q_max_rad)
+        obs = env.step(q_sent, width, render=render)
     return Episode(
         seed=seed,
         task=task,
@@ -232,4 +279,6 @@ def run_expert_episode(
         q_target_rad=np.array(targets),
         gripper_cmd_m=np.array(grips),
         images=np.stack(images) if render else None,
+        cube_pos=np.array(cubes).reshape(-1, len(CUBES), 3),
+        cube_yaw_rad=np.array(yaws).reshape(-1, len(CUBES)),
     )

@@ -7,7 +7,9 @@ import pytest
 
 from edgeperc.errors import InvalidInputError
 from edgeperc.models.policy_training import (
+    _augment,
     chunk_targets,
+    cube_targets,
     evaluate_chunks,
     past_action_windows,
     policy_stats,
@@ -83,3 +85,25 @@ def test_evaluate_chunks_weighs_padding():
     metrics = evaluate_chunks(config, predicted, {"chunk": targets, "padded": padded})
     assert metrics["joint_l1_rad"] == 0 and metrics["chunk_l1"] == 0
     assert evaluate_chunks(config, predicted, {"chunk": targets, "padded": padded}, pad_weight=1.0)["chunk_l1"] > 0
+
+
+def test_cube_targets_are_blind_to_quarter_turns():
+    pos = np.array([[[0.5, -0.1, 0.02], [0.45, 0.1, 0.02]]])
+    yaw = np.array([[0.3, -0.7]])
+    targets = cube_targets(pos, yaw)
+    assert targets.shape == (1, 8) and targets.dtype == np.float32
+    np.testing.assert_allclose(targets[0, [0, 1, 4, 5]], [0.5, -0.1, 0.45, 0.1], atol=1e-6)
+    np.testing.assert_allclose(cube_targets(pos, yaw + np.pi / 2), targets, atol=1e-5)  # a cube looks the same
+    assert not np.allclose(cube_targets(pos, yaw + 0.2), targets)
+
+
+def test_augment_shifts_and_jitters_within_bounds():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(_augment(images, 0, rng, 0.0), images)
+    out = _augment(images, 2, rng, 0.1)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    flat = np.full((2, 8, 8, 3), 100, np.uint8)
+    jittered = _augment(flat, 0, rng, 0.1).astype(int)
+    assert jittered.min() >= 100 * 0.9 * 0.95 - 1 and jittered.max() <= 100 * 1.1 * 1.05 + 1
+    assert len(np.unique(jittered)) > 1

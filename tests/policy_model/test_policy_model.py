@@ -77,3 +77,14 @@ def test_default_size_fits_the_edge_budget():
     model = FAMILY.build(FAMILY.make_config())
     assert 2e5 < parameter_count(model) < 2e6  # a few MB of fp32 safetensors
     assert set(model.state_dict()) == {k for k, _ in model.named_parameters()}  # statistics live in the config
+
+
+def test_camera_tokens_for_auxiliary_heads_leave_the_actions_alone():
+    model = _model()
+    feeds = _feeds(model.config)
+    with torch.no_grad():
+        (actions,) = model(**feeds)
+        same, tokens = model.actions_and_camera_tokens(**feeds)
+        _, none = model.actions_and_camera_tokens(proprio=feeds["proprio"])
+    torch.testing.assert_close(same, actions)
+    assert tokens.shape == (3, model.config.image_tokens, model.config.d_model) and none is None

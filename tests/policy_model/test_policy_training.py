@@ -35,14 +35,22 @@ def test_samples_from_demos_are_consistent(pick_demos):
 
 
 def test_a_few_steps_lower_the_loss_and_write_a_record(pick_demos, tmp_path):
-    bc = make_bc_config({"steps": 60, "batch": 16, "lr": 2e-3, "warmup_steps": 5, "holdout_fraction": 0.5})
+    # Low modality dropout: 60 steps of the tiny model show the loss falling; the shipped recipe's
+    # high dropout (BCConfig defaults) slows the first steps on purpose.
+    bc = make_bc_config({"steps": 60, "batch": 16, "lr": 2e-3, "warmup_steps": 5, "holdout_fraction": 0.5,
+                         "drop_proprio": 0.15, "drop_past_actions": 0.3})
     record = train_policy(tmp_path / "bc.safetensors", pick_demos, bc, TINY, command="test", progress=False)
     assert record["final_loss"] < 0.8 * record["first_loss"], (record["first_loss"], record["final_loss"])
     assert record["train_episodes"] == [0] and record["held_out_episodes"] == [1]
     assert {"joint_l1_rad", "gripper_l1_m", "chunk_l1"} <= set(record["held_out_metrics"])
+    # The auxiliary cube head trained on the demos' cube_pos and is scored on the held-out episode.
+    assert record["aux_cube_head"] and record["final_aux_loss"] is not None
+    assert {"cube0_xy_error_m", "cube0_yaw_error_rad", "cube1_xy_error_m"} <= set(record["held_out_aux"])
+    assert record["held_out_first_frame"]["episodes"] == 1
+    assert record["config"]["camera"] == record["demos_meta"]["camera"] == "workspace"
     on_disk = json.loads((tmp_path / "bc.json").read_text())
     assert on_disk["command"] == "test" and on_disk["bc"]["seed"] == 0
-    model, config = load_policy(tmp_path / "bc.safetensors")
+    model, config = load_policy(tmp_path / "bc.safetensors")  # the training-only head is not in the weights
     assert config.chunk_stats.std != get_family("rpt-policy").make_config().chunk_stats.std  # from the demos
     assert torch.get_num_threads() >= 1
     result = rollout(torch_predict(model, get_family("rpt-policy")), "pick", 99, config, max_steps=10)
@@ -59,3 +67,14 @@ def test_cli_trains_and_refuses_bad_options(pick_demos, tmp_path, capsys):
     assert main(["train", "rpt-policy", "--demos", str(pick_demos), "--out", str(out), "--steps", "0"]) == 3
     assert "steps" in capsys.readouterr().err
     assert main(["train", "rpt-policy", "--demos", str(tmp_path / "none.npz"), "--out", str(out)]) == 3
+
+
+def test_demos_without_privileged_keys_train_without_the_auxiliary_head(pick_demos, tmp_path):
+    from edgeperc.sim.demos import PRIVILEGED_KEYS
+
+    with np.load(pick_demos) as npz:
+        old = {k: npz[k] for k in npz.files if k not in PRIVILEGED_KEYS}
+    np.savez(tmp_path / "old.npz", **old)
+    bc = make_bc_config({"steps": 2, "batch": 4, "holdout_fraction": 0.5})
+    record = train_policy(tmp_path / "old.safetensors", tmp_path / "old.npz", bc, TINY, progress=False)
+    assert record["aux_cube_head"] is False and "held_out_aux" not in record

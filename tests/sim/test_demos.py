@@ -43,6 +43,11 @@ def test_demo_npz_has_the_documented_shapes(demo_file):
     assert data["gripper_width_m"].shape == (t,)
     assert data["actions"].shape == (t, ACTION_DIM) and data["actions"].dtype == np.float32
     assert data["q_target_rad"].shape == (t, 7)
+    assert data["cube_pos"].shape == (t, 2, 3) and data["cube_pos"].dtype == np.float32
+    assert data["cube_yaw_rad"].shape == (t, 2)
+    starts = np.r_[0, data["episode_ends"][:-1]]
+    np.testing.assert_allclose(data["cube_pos"][starts, :, 2], 0.02, atol=2e-3)  # both cubes on the table at t=0
+    assert data["meta"]["camera"] == "workspace" and data["meta"]["cubes"] == ["cube_red", "cube_blue"]
     np.testing.assert_array_equal(data["episode_seeds"], [5, 6])
     assert data["episode_ends"][-1] == t and data["episode_success"].dtype == bool
     np.testing.assert_allclose(data["q_rad"] + data["actions"][:, :7], data["q_target_rad"], atol=1e-5)

@@ -45,6 +45,7 @@ def test_sample_cube_poses_keeps_the_gap():
 def test_observation_shapes(env):
     obs = env.reset(seed=0)
     h, w = env.config.image_hw
+    assert env.config.camera == "workspace"  # the policy's view by default
     assert obs.q_rad.shape == (7,)
     assert obs.image.shape == (h, w, 3) and obs.image.dtype == np.uint8
     assert obs.gripper_width_m == pytest.approx(0.08, abs=1e-3)

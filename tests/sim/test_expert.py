@@ -51,6 +51,10 @@ def test_expert_picks(env, seed):
     ep = run_expert_episode(env, "pick", seed, render=False)
     assert ep.success
     assert env.cube_position("cube_red")[2] > 0.07
+    # Privileged cube state per step: the red cube rises with the hand, the blue one stays put.
+    assert ep.cube_pos.shape == (len(ep.q_rad), 2, 3) and ep.cube_yaw_rad.shape == (len(ep.q_rad), 2)
+    assert ep.cube_pos[0, 0, 2] == pytest.approx(0.02, abs=2e-3) and ep.cube_pos[-1, 0, 2] > 0.06
+    np.testing.assert_allclose(ep.cube_pos[-1, 1], ep.cube_pos[0, 1], atol=1e-3)
     # Targets stay inside the joint ranges and move at most joint_speed_fraction * dq_max per step.
     assert np.all(ep.q_target_rad >= env.q_min_rad) and np.all(ep.q_target_rad <= env.q_max_rad)
     steps = np.abs(np.diff(ep.q_target_rad, axis=0))
@@ -61,3 +65,17 @@ def test_expert_picks(env, seed):
 def test_expert_stacks(env):
     ep = run_expert_episode(env, "stack", 0, render=False)
     assert ep.success
+
+
+def test_dart_noise_perturbs_the_arm_but_records_the_experts_targets(env):
+    clean = run_expert_episode(env, "pick", 2, render=False)
+    noisy = run_expert_episode(env, "pick", 2, ExpertConfig(dart_noise_rad=0.01), render=False)
+    assert noisy.success  # the grasp itself is executed as planned
+    n = min(len(clean.q_rad), len(noisy.q_rad))
+    assert np.abs(noisy.q_rad[:n] - clean.q_rad[:n]).max() > 0.01  # the arm was pushed off the clean path
+    # Recorded targets stay the expert's: smooth, inside the limits, and they lead back (the last ones agree).
+    cap = ExpertConfig().joint_speed_fraction * PANDA_DQ_MAX_RAD_S / env.config.control_hz
+    assert np.all(np.abs(np.diff(noisy.q_target_rad, axis=0)) <= cap + 1e-9)
+    np.testing.assert_allclose(noisy.q_target_rad[-1], clean.q_target_rad[-1], atol=0.02)
+    off = run_expert_episode(env, "pick", 2, ExpertConfig(dart_noise_rad=0.01, dart_fraction=0.0), render=False)
+    np.testing.assert_array_equal(off.q_rad, clean.q_rad)

@@ -60,7 +60,7 @@ def test_mjcf_loads_with_arm_gripper_cubes_cameras():
     model = mujoco.MjModel.from_xml_path(str(default_scene_path()))
     assert model.nu == 8  # 7 arm servos + gripper
     assert model.opt.timestep in (0.001, 0.002)
-    for name in ("front", "wrist"):
+    for name in ("front", "top", "wrist", "workspace"):
         assert model.camera(name).id >= 0
     for name in ("cube_red", "cube_blue", "table", "finger_left_pad", "finger_right_pad"):
         assert model.geom(name).id >= 0
@@ -104,3 +104,24 @@ def test_position_servos_track_a_held_target(env):
     for _ in range(600):  # 0.6 s
         env.apply_command(target, 0.08)
     np.testing.assert_allclose(env.observe(render=False).q_rad, target, atol=2e-3)
+
+
+def test_workspace_camera_shows_a_cube_anywhere_in_the_region_at_8_px_or_more(env):
+    """The policy's default view: a cube at each corner of reset()'s region, any yaw, lies wholly
+    inside the 96 px frame and is at least 8 px across (the front camera gives it 3-4 px)."""
+    import mujoco
+
+    assert env.config.camera == "workspace" and env.config.image_hw == (96, 96)
+    env.reset(seed=0, render=False)
+    red, blue = env.model.joint("cube_red").qposadr[0], env.model.joint("cube_blue").qposadr[0]
+    env.data.qpos[blue : blue + 3] = (2.0, 2.0, 0.02)  # out of view
+    (x0, x1), (y0, y1) = env.config.cube_x_m, env.config.cube_y_m
+    for x, y, yaw in [(x0, y0, 0.0), (x0, y1, 0.7), (x1, y0, -0.7), (x1, y1, 0.0), ((x0 + x1) / 2, 0.0, 0.3)]:
+        env.data.qpos[red : red + 3] = (x, y, 0.02)
+        env.data.qpos[red + 3 : red + 7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        mujoco.mj_forward(env.model, env.data)
+        image = env.render().astype(int)
+        ys, xs = np.nonzero((image[..., 0] > 120) & (image[..., 1] < 90) & (image[..., 2] < 90))
+        assert len(xs), (x, y)
+        assert 0 < xs.min() and xs.max() < 95 and 0 < ys.min() and ys.max() < 95, (x, y)
+        assert xs.max() - xs.min() + 1 >= 8 and ys.max() - ys.min() + 1 >= 8, (x, y, xs, ys)
