@@ -286,6 +286,7 @@ def train(
     episodes: int = typer.Option(50, help="rpt-policy: pick demos to generate when --demos is not given."),
     eval_episodes: int = typer.Option(0, help="rpt-policy: closed-loop episodes on unseen seeds after training."),
     config: Optional[str] = typer.Option(None, help="rpt-policy: PolicyConfig overrides as JSON, e.g. '{\"layers\": 4}'."),
+    init: Optional[Path] = typer.Option(None, help="rpt-policy: fine-tune from this checkpoint (keeps its config and statistics)."),
 ) -> None:
     """Reference training on the family's synthetic data (CPU; not part of CI)."""
     from edgeperc.models.registry import get_family
@@ -299,7 +300,7 @@ def train(
         bc = make_bc_config({k: v for k, v in given.items() if v is not None})
         overrides = {**_parse_json(config, "--config"), **({"base_width": width} if width is not None else {})}
         record = train_policy(out, demos, bc, overrides, episodes=episodes, eval_episodes=eval_episodes,
-                              command=" ".join(["edgeperc", *sys.argv[1:]]))
+                              command=" ".join(["edgeperc", *sys.argv[1:]]), init=init)
         console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}"
                       + (f"; closed loop {record['closed_loop']['success_rate']:.2f}" if "closed_loop" in record else ""))
         return

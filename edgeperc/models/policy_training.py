@@ -270,8 +270,12 @@ def train_policy(
     eval_episodes: int = 0,
     command: str | None = None,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Behaviour cloning; writes ``out`` (.safetensors) and ``out``.json (the training record).
+
+    ``init``: start from this checkpoint (fine-tuning): its weights and its whole config, the
+    normalisation statistics included, are kept; ``config_overrides`` are then not allowed.
 
     Without ``demos`` the expert generates ``episodes`` demos of ``task`` (seeds 0..episodes-1);
     with them, the task is the one their metadata names.
@@ -292,7 +296,17 @@ def train_policy(
         raise ConfigError("no training samples: every episode failed or was held out")
     meta = data.get("meta", {})
     from_demos = {k: meta[k] for k in ("camera",) if k in meta}  # the view the images come from
-    config = family.make_config({**policy_stats(train), **from_demos, **(config_overrides or {})})
+    start_model = None
+    if init is not None:
+        from edgeperc.models.policy import load_policy
+
+        if config_overrides:
+            raise ConfigError("--init keeps the checkpoint's config; drop --config/--width")
+        start_model, config = load_policy(init)
+        if from_demos.get("camera", config.camera) != config.camera:
+            raise ConfigError(f"--init {init} was trained on camera {config.camera!r}; the demos come from {from_demos['camera']!r}")
+    else:
+        config = family.make_config({**policy_stats(train), **from_demos, **(config_overrides or {})})
     if tuple(train["images"].shape[1:3]) != tuple(config.image_hw):
         raise ConfigError(f"demo images are {train['images'].shape[1:3]}, the config wants image_hw {config.image_hw}")
 
@@ -300,8 +314,10 @@ def train_policy(
                               "demos_meta": {k: meta.get(k) for k in ("task", "camera", "image_hw", "renderer")},
                               "train_episodes": [int(e) for e in train_eps],
                               "held_out_episodes": [int(e) for e in held_eps]}
+    if init is not None:
+        record["init"] = str(init)
     with _torch_threads(bc.threads):
-        model, fitted = _fit(family, config, bc, train, held, progress)
+        model, fitted = _fit(family, config, bc, train, held, progress, start_model)
         record.update(fitted)
         if eval_episodes > 0:
             seeds = [int(s) for s in np.max(data["episode_seeds"], initial=0) + 1 + np.arange(eval_episodes)]
@@ -348,14 +364,14 @@ def _cube_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]
 
 
 def _fit(family: Any, config: PolicyConfig, bc: BCConfig, train: Samples, held: Samples | None,
-         progress: bool) -> tuple[Any, dict[str, Any]]:
+         progress: bool, start_model: Any = None) -> tuple[Any, dict[str, Any]]:
     """The optimisation loop and held-out L1: (eval-mode model, the record's training fields)."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     torch.manual_seed(bc.seed)
     rng = np.random.default_rng(bc.seed + 1)
-    model = family.build(config)
+    model = family.build(config) if start_model is None else start_model
     aux = bc.aux_cube_weight > 0 and "cube" in train
     parameters = list(model.parameters())
     if aux:

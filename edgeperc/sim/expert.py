@@ -48,7 +48,16 @@ class ExpertConfig(BaseModel):
     transit_speed_m_s: float = Field(0.25, gt=0, le=1.0)
     fine_speed_m_s: float = Field(0.08, gt=0, le=0.5, description="speed of descend and lower, near contact")
     yaw_speed_rad_s: float = Field(1.5, gt=0, le=2.5)
-    joint_speed_fraction: float = Field(0.5, gt=0, le=1, description="per-step joint change ≤ this × FER dq_max")
+    joint_speed_fraction: float = Field(
+        0.35, gt=0, le=1,
+        description="joint speed <= this x FER dq_max (0.76 / 0.91 rad/s: under the policy runtime's 1 rad/s cap, so "
+        "demos are motions the runtime executes as they are)",
+    )
+    joint_accel_rad_s2: float = Field(
+        1.8, gt=0, le=20,
+        description="joint acceleration of the expert's command: under half the runtime's smallest cap (Panda "
+        "joint 2: 0.5 x 7.5 rad/s^2), so its corners are rounded within the limiter's tracking tolerance",
+    )
     close_steps: int = Field(8, ge=1, description="control steps with the hand closing (8: the policy runtime "
                              "ramps the width at 0.1 m/s, so a closing hand reaches a 4 cm cube after 4 steps)")
     release_steps: int = Field(4, ge=1)
@@ -92,6 +101,14 @@ def move_toward(current: np.ndarray, goal: np.ndarray, max_step: float) -> np.nd
     delta = goal - current
     dist = float(np.linalg.norm(delta))
     return goal.copy() if dist <= max_step else current + delta * (max_step / dist)
+
+
+def limited_velocity(error: np.ndarray, velocity: np.ndarray, v_max: np.ndarray, a_max: float, dt: float) -> np.ndarray:
+    """Next per-joint velocity (7,) toward closing ``error`` (7,) within one step: at most v_max, no
+    faster than a stop at a_max still ends on the goal, changed by at most a_max * dt."""
+    distance = np.abs(error)
+    wanted = np.sign(error) * np.minimum(np.minimum(v_max, np.sqrt(2.0 * a_max * distance)), distance / dt)
+    return velocity + np.clip(wanted - velocity, -a_max * dt, a_max * dt)
 
 
 def yaw_rotation(yaw_rad: float) -> np.ndarray:
@@ -140,6 +157,7 @@ class ScriptedExpert:
         self.phase_index = 0
         self.phase_steps = 0
         self.q_cmd = env.q_cmd_rad
+        self.dq_cmd = np.zeros(7)
         self.pos_ref, _ = env.tcp_pose()
         self.yaw_ref = 0.0
         self.yaw_goal = quarter_turn_yaw(env.cube_yaw("cube_red"))
@@ -209,8 +227,9 @@ class ScriptedExpert:
             q_seed=self.q_cmd, pos_target=self.pos_ref, rot_target=yaw_rotation(self.yaw_ref),
             q_min=env.q_min_rad, q_max=env.q_max_rad, q_rest=HOME_Q_RAD, config=self.config.ik,
         )  # fmt: skip
-        max_step = self.config.joint_speed_fraction * PANDA_DQ_MAX_RAD_S * self._dt
-        self.q_cmd = self.q_cmd + np.clip(q_ik - self.q_cmd, -max_step, max_step)
+        self.dq_cmd = limited_velocity(q_ik - self.q_cmd, self.dq_cmd, self.config.joint_speed_fraction * PANDA_DQ_MAX_RAD_S,
+                                       self.config.joint_accel_rad_s2, self._dt)
+        self.q_cmd = self.q_cmd + self.dq_cmd * self._dt
         return self.q_cmd.copy(), phase.gripper_width_m
 
 

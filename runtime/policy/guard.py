@@ -231,7 +231,9 @@ K_V_PER_S = 40.0
 # Shares of the caps the tracker plans with, so that it never asks for what only braking may use.
 TRACK_ACC_SHARE = 0.5
 TRACK_JERK_SHARE = 0.5
-BOUND_ACC_SHARE = 0.75  # deceleration the position-bound braking curve assumes (< 1: slack to catch up)
+BOUND_ACC_SHARE = 0.75
+# Tracking error at which a reference's velocity feed-forward has faded to nothing (see _joint_step).
+FEEDFORWARD_FADE_RAD = 0.15  # deceleration the position-bound braking curve assumes (< 1: slack to catch up)
 # Below these a joint is at rest: snap to exact zero so that a held command is bit-for-bit constant.
 REST_DQ = 1e-9
 REST_DDQ = 1e-7
@@ -273,12 +275,14 @@ _BIT_FLAGS = (
 
 
 def _joint_step(
-    q: float, v: float, a: float, goal: float | None, v_cap: float, a_cap: float, j_cap: float, lo: float, hi: float
+    q: float, v: float, a: float, goal: float | None, v_cap: float, a_cap: float, j_cap: float, lo: float, hi: float,
+    v_ff: float = 0.0,
 ) -> tuple[float, float, float, int]:
-    """(lo, hi) are the braking bounds (halfway into the margin, see PandaLimits.joint_caps)."""
+    """(lo, hi) are the braking bounds (halfway into the margin, see PandaLimits.joint_caps);
+    v_ff: the reference's own velocity (feed-forward), added to the tracking velocity."""
     # Plain floats and inline conditionals: at 1 kHz on 7 joints they beat small-array numpy (and
     # min/max calls) several times.
-    if v == 0.0 and a == 0.0 and (goal is None or goal == q):
+    if v == 0.0 and a == 0.0 and v_ff == 0.0 and (goal is None or goal == q):
         return q, 0.0, 0.0, 0  # at rest where wanted: hold exactly
     bits = 0
     jdt = j_cap * DT_S
@@ -295,9 +299,17 @@ def _joint_step(
         linear = K_P_PER_S * distance
         if linear < speed:
             speed = linear
-        if speed > v_cap:
-            speed, bits = v_cap, 1
-        v_want = speed if error >= 0.0 else -speed
+        # Feed-forward fades out as the error grows: a reference the caps cannot follow (a 5 Hz
+        # square wave) would otherwise drive a saturated, rectifying limit cycle that drifts away
+        # from it; with the error large, plain position tracking (symmetric, stable) takes over.
+        if v_ff != 0.0:
+            fade = 1.0 - distance / FEEDFORWARD_FADE_RAD
+            v_ff = v_ff * fade if fade > 0.0 else 0.0
+        v_want = v_ff + (speed if error >= 0.0 else -speed)
+        if v_want > v_cap:
+            v_want, bits = v_cap, 1
+        elif v_want < -v_cap:
+            v_want, bits = -v_cap, 1
     # Velocity loop: linear near v_want, else the acceleration from which ramping to zero at a share of
     # the jerk cap lands on v_want without overshoot.
     dv = v_want - v
@@ -380,28 +392,45 @@ def _read_target(target: object) -> list[float] | None:
     return goal.tolist()
 
 
-def _limit_tick(state: LimiterState, target: object, limits: PandaLimits) -> tuple[np.ndarray, LimiterState, tuple[Flag, ...]]:
+def _bounded_feed(v: float, goal: float, read: float, lo: float, hi: float) -> float:
+    """A joint's feed-forward velocity near its bounds [lo, hi]: none for a reference clipped to a
+    bound (it does not move), and fading over the last FEEDFORWARD_FADE_RAD toward the bound it
+    moves to, so that plain position tracking - which stops on the bound - does the arriving."""
+    if goal != read or v == 0.0:
+        return 0.0
+    room = (hi - goal) if v > 0.0 else (goal - lo)
+    share = room / FEEDFORWARD_FADE_RAD
+    return v * share if share < 1.0 else v
+
+
+def _limit_tick(
+    state: LimiterState, target: object, limits: PandaLimits, velocity: object = None
+) -> tuple[np.ndarray, LimiterState, tuple[Flag, ...]]:
     flags: list[Flag] = []
     caps = limits.joint_caps
     goals: list[float | None]
+    feed = [0.0] * N_JOINTS
     if target is None:
         goals = [None] * N_JOINTS
         flags.append(Flag.STOPPING)
     else:
         read = _read_target(target)
-        if read is None:
+        read_v = None if velocity is None else _read_target(velocity)
+        if read is None or (velocity is not None and read_v is None):
             goals = [None] * N_JOINTS
             flags += [Flag.NON_FINITE_TARGET, Flag.STOPPING]
         else:
             goals = [min(max(g, c[3]), c[4]) for g, c in zip(read, caps)]
             if goals != read:
                 flags.append(Flag.POSITION_CLIPPED)
+            if read_v is not None:
+                feed = [_bounded_feed(v, g, r, c[3], c[4]) for v, g, r, c in zip(read_v, goals, read, caps)]
     bits = 0
     q_next, v_next, a_next = [], [], []
-    for q, v, a, goal, (v_cap, a_cap, j_cap, _lo, _hi, brake_lo, brake_hi) in zip(
-        state.q.tolist(), state.dq.tolist(), state.ddq.tolist(), goals, caps
+    for q, v, a, goal, v_ff, (v_cap, a_cap, j_cap, _lo, _hi, brake_lo, brake_hi) in zip(
+        state.q.tolist(), state.dq.tolist(), state.ddq.tolist(), goals, feed, caps
     ):
-        qn, vn, an, b = _joint_step(q, v, a, goal, v_cap, a_cap, j_cap, brake_lo, brake_hi)
+        qn, vn, an, b = _joint_step(q, v, a, goal, v_cap, a_cap, j_cap, brake_lo, brake_hi, v_ff)
         q_next.append(qn)
         v_next.append(vn)
         a_next.append(an)
@@ -411,8 +440,15 @@ def _limit_tick(state: LimiterState, target: object, limits: PandaLimits) -> tup
     return new_state.q, new_state, tuple(flags)
 
 
-def limit_tick(state: LimiterState, target: np.ndarray | None, limits: PandaLimits) -> tuple[np.ndarray, LimiterState, tuple[Flag, ...]]:
+def limit_tick(
+    state: LimiterState, target: np.ndarray | None, limits: PandaLimits, velocity: np.ndarray | None = None
+) -> tuple[np.ndarray, LimiterState, tuple[Flag, ...]]:
     """One 1 ms step: move the command toward ``target`` (7,) rad within the caps; None = stop.
+
+    ``velocity`` (7,) rad/s, optional: the reference's own velocity (a ramp's slope), fed forward so
+    that a moving reference is tracked without the position loop's lag of velocity / K_P (0.1 s:
+    at 0.5 rad/s the command would trail by 0.05 rad, a few cm at the hand). It only changes the
+    wanted velocity; every cap below still applies.
 
     Returns (command (7,) rad, new state, flags). Goals are clipped to [q_min + margin,
     q_max - margin]. From any state the limiter produced, every command keeps, by construction:
@@ -423,7 +459,7 @@ def limit_tick(state: LimiterState, target: np.ndarray | None, limits: PandaLimi
     an unexpected exception falls back to stopping (never raises).
     """
     try:
-        command, new_state, flags = _limit_tick(state, target, limits)
+        command, new_state, flags = _limit_tick(state, target, limits, velocity)
     except Exception:
         log.exception("policy limiter: unexpected error; stopping")
         try:
@@ -478,10 +514,13 @@ def run_targets(
     ticks_per_target: int = 100,
     then: Literal["hold", "stop"] = "hold",
     tail_ticks: int = 0,
+    ramp: bool = False,
 ) -> GuardedRun:
     """Feed 10 Hz targets (each (7,) rad, or None = none arrived: keep the last) through guard_target
     and ``ticks_per_target`` limiter ticks each, then ``tail_ticks`` more holding the last target
-    ("hold") or decelerating to rest ("stop"). A reference loop for tests and simulation."""
+    ("hold") or decelerating to rest ("stop"). ``ramp``: the ticks track a linear ramp from the
+    previous target with its velocity fed forward, as the control loop does; else the target itself.
+    A reference loop for tests and simulation."""
     state = LimiterState.at_rest(q_start)
     last = GuardedTarget.hold(state.q)
     rows: list[np.ndarray] = []
@@ -489,12 +528,15 @@ def run_targets(
     target_flags: Counter = Counter()
     tick_flags: Counter = Counter()
     for proposed in targets:
+        previous = last.q_rad
         if proposed is not None:
             last, flags = guard_target(proposed, last, state.q, limits)
             target_flags.update(flags)
         kept.append(last.q_rad)
-        for _ in range(ticks_per_target):
-            command, state, flags = limit_tick(state, last.q_rad, limits)
+        velocity = (last.q_rad - previous) / (ticks_per_target * DT_S) if ramp else None
+        for k in range(1, ticks_per_target + 1):
+            reference = previous + (k / ticks_per_target) * (last.q_rad - previous) if ramp and k < ticks_per_target else last.q_rad
+            command, state, flags = limit_tick(state, reference, limits, velocity)
             tick_flags.update(flags)
             rows.append(command)
     tail_target = last.q_rad if then == "hold" else None

@@ -88,15 +88,25 @@ class PolicyRuntimeConfig(BaseModel):
     chunk_length: int = Field(16, ge=1, le=128, description="actions per chunk the policy returns")
     action_dim: int = Field(ACTION_DIM, description="7 joint deltas + gripper width: must be 8")
     past_steps: int = Field(2, ge=1, le=64, description="K executed actions fed back to the policy")
+    replan_every_steps: int = Field(
+        1, ge=1, le=64,
+        description="submit a new observation once the newest chunk is this many steps old (Diffusion Policy's "
+        "n_action_steps): 1 = every step, ensembling overlapping chunks; 8 = execute half a 16-step chunk open loop",
+    )
     ensemble_tau_steps: float = Field(
         2.0, ge=0.0, le=100.0, description="older chunks' weight exp(-age/tau); 0 = newest chunk only"
     )
     interpolation: RampShape = "linear"
-    blend_steps: int = Field(
-        5, ge=0, le=100, description="least steps over which targets blend in after a (re)start; 0 = no blending"
+    velocity_feedforward: bool = Field(
+        True, description="feed each ramp's slope to the limiter, so it tracks a moving target without lag"
     )
-    blend_speed_rad_s: float = Field(
-        0.25, gt=0.0, le=2.0, description="blend longer if needed so the gap closes no faster than this"
+    blend_steps: int = Field(
+        0, ge=0, le=100, description="least steps over which targets blend in after a (re)start"
+    )
+    blend_speed_rad_s: float | None = Field(
+        0.25, gt=0.0, le=2.0,
+        description="blend over more steps if needed so the gap to the hold pose closes no faster than this; "
+        "None = no blending",
     )
     gripper_speed_m_s: float = Field(0.1, gt=0.0, le=1.0, description="largest width change per second")
     timing: Timing = "sim"
@@ -130,12 +140,13 @@ class PolicyRuntimeConfig(BaseModel):
         period = 1.0 / self.control_hz
         if self.plan_lead_s >= period - 1e-12:
             problems.append(f"plan_lead_s: must be shorter than the control period {period:g} s; got {self.plan_lead_s:g}")
-        deadline = self.watchdog.chunk_deadline_s
+        deadline = self.watchdog.chunk_deadline_s + (self.replan_every_steps - 1) * period
         low, high = 2 * period, (self.chunk_length - 1) * period
         if not low - 1e-12 <= deadline <= high + 1e-12:
             problems.append(
                 f"watchdog.chunk_deadline_s: a chunk is at least one step old when used and has no action left "
-                f"after chunk_length - 1 steps; allowed: {low:g} <= value <= {high:g} (got {deadline:g})"
+                f"after chunk_length - 1 steps; allowed: {low:g} <= chunk_deadline_s + (replan_every_steps - 1) "
+                f"x period <= {high:g} (got {deadline:g})"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -170,6 +181,7 @@ LIMITING_FLAGS = frozenset(
 FLAG_ORDER = tuple(Flag)
 _FLAG_BIT = {flag: 1 << i for i, flag in enumerate(FLAG_ORDER)}
 _LIMITING_MASK = sum(_FLAG_BIT[f] for f in LIMITING_FLAGS)
+_SATURATED_MASK = _FLAG_BIT[Flag.ACCELERATION_LIMITED] | _FLAG_BIT[Flag.JERK_LIMITED]
 _REFUSED = (ChunkVerdict.NON_FINITE, ChunkVerdict.MALFORMED)
 # Guard flags that are logged but do not count toward the watchdog's intervention trip: a width a
 # hair outside the hand's 0-8 cm range (a regressed "fully open" of 8.01 cm) is clamped harmlessly,
@@ -270,6 +282,11 @@ def _mask(flags: tuple[Flag, ...]) -> int:
     return mask
 
 
+def _tracking_error(command: np.ndarray, ref: np.ndarray) -> float:
+    """Largest joint distance (rad) between a tick's command and the reference it tracked."""
+    return float(np.abs(command - ref).max())
+
+
 def _freeze_gc() -> bool:
     """Wall timing: move everything alive now out of the collector's reach (gc.freeze), so that a
     full collection during the run only walks what the run allocated. True if it froze."""
@@ -320,6 +337,7 @@ class _Planner:
         self.guarded = GuardedTarget.hold(q_start, self.width_cmd)
         self.hold_q, self.hold_w = q_start, self.width_cmd
         self.ref_q, self.ref_w = q_start, self.width_cmd
+        self.ref_v: np.ndarray | None = None  # (ticks, 7) the ramp's slope per tick, fed forward
         self.running_steps = 0
         self.intervened_prev = False
         self.executed = q_start
@@ -371,7 +389,9 @@ class _Planner:
         self.chunk_queue = self.chunk_queue.prune(s)
         self.finishing = finishing = s >= self.steps
         self.job = None
-        if worker.idle and ok and obs_age <= cfg.watchdog.observation_max_age_s and not finishing:
+        newest = self.newest_obs_step
+        due = newest is None or s - newest >= cfg.replan_every_steps
+        if due and worker.idle and ok and obs_age <= cfg.watchdog.observation_max_age_s and not finishing:
             self.job = Job(s, obs.time_s, obs.q_rad.copy(), PolicyInput(s, obs.time_s, obs.q_rad.copy(), obs.gripper_width_m, obs.image, past.copy()))
 
         pause(_BIG_PIECE_S)
@@ -380,7 +400,8 @@ class _Planner:
         inputs = WatchdogInputs(
             step=s,
             time_s=now,
-            chunk_age_s=math.inf if self.newest_obs_step is None else (s - self.newest_obs_step) * period,
+            # age beyond the planned replanning interval: the deadline is on lateness, not on the plan
+            chunk_age_s=math.inf if newest is None else max(s - newest - (cfg.replan_every_steps - 1), 0) * period,
             target_available=target is not None,
             worker_alive=worker.alive,
             worker_silent_s=silent_s,
@@ -402,13 +423,16 @@ class _Planner:
         self.modes.append(self.watchdog.mode)
 
         flags: tuple[Flag, ...] = ()
-        refs = w_refs = None
+        refs = w_refs = self.ref_v = None
         if running:
             assert target is not None  # the watchdog stops on an empty queue
             if self.running_steps == 0:  # the gap between the hold pose and the policy, faded out
                 self.offset = np.append(self.hold_q, self.hold_w) - target
-                gap_steps = float(np.abs(self.offset[:N_JOINTS]).max()) / (cfg.blend_speed_rad_s * period)
-                self.blend_steps = max(cfg.blend_steps, math.ceil(gap_steps - 1e-9)) if cfg.blend_steps else 0
+                if cfg.blend_speed_rad_s is None:
+                    self.blend_steps = 0
+                else:  # the first blended step moves 1 / (n + 1) of the gap
+                    gap_steps = float(np.abs(self.offset[:N_JOINTS]).max()) / (cfg.blend_speed_rad_s * period)
+                    self.blend_steps = max(cfg.blend_steps, math.ceil(gap_steps - 1 - 1e-9))
             offset = self.offset
             keep = 1.0 - blend_fraction(self.running_steps, self.blend_steps)
             q_goal = target[:N_JOINTS] + keep * offset[:N_JOINTS]
@@ -419,6 +443,8 @@ class _Planner:
             guarded = self.guarded
             pause(_BIG_PIECE_S)
             refs = ramp(self.ref_q, guarded.q_rad, self.fractions)
+            if cfg.velocity_feedforward:
+                self.ref_v = np.diff(refs, axis=0, prepend=self.ref_q[None]) / DT_S
             w_refs = ramp(np.array([self.ref_w]), np.array([guarded.gripper_width_m]), self.fractions)[:, 0]
             self.ref_q, self.ref_w = guarded.q_rad, guarded.gripper_width_m
             self.running_steps += 1
@@ -435,15 +461,19 @@ class _Planner:
             self.worker.submit(self.job)
             self.job = None
 
-    def end_step(self, masks: np.ndarray) -> bool:
-        """After the step's ticks (their flag bits ``masks``; ``state`` after the last): True when
-        the run is over (finishing, held, at rest)."""
+    def end_step(self, masks: np.ndarray, errors: np.ndarray) -> bool:
+        """After the step's ticks (their flag bits ``masks``, each command's distance from its
+        reference ``errors``; ``state`` after the last): True when the run is over (finishing, held,
+        at rest)."""
         running = self.running
         self.executed = self.guarded.q_rad if running else self.state.q
-        capped = int(np.count_nonzero(masks & _LIMITING_MASK))
+        dog = self.cfg.watchdog
+        at_cap = (masks & _LIMITING_MASK) != 0
+        capped = int(np.count_nonzero(at_cap & (errors > dog.tracking_tolerance_rad)))
+        saturated = int(np.count_nonzero(masks & _SATURATED_MASK)) >= dog.saturated_share_per_intervention * len(masks)
         arm_flags = set(self.flags) - GRIPPER_ONLY_FLAGS
         self.intervened_prev = running and (
-            bool(arm_flags) or self.refused_now or capped >= self.cfg.watchdog.limiter_ticks_per_intervention
+            bool(arm_flags) or self.refused_now or capped >= dog.limiter_ticks_per_intervention or saturated
         )
         self.intervened.append(self.intervened_prev)
         return self.finishing and self.watchdog.mode is Mode.HOLDING and self.state.at_rest_now()
@@ -537,9 +567,11 @@ class ControlLoop:
             rows = np.empty((n_ticks, N_JOINTS))
             w_rows = np.empty(n_ticks)
             masks = np.zeros(n_ticks, np.uint32)
-            state, width_cmd = plan.state, plan.width_cmd
+            errors = np.zeros(n_ticks)
+            state, width_cmd, ref_v = plan.state, plan.width_cmd, plan.ref_v
             for k in range(n_ticks):
-                command, state, tick = limit_tick(state, refs[k] if running else None, limits)
+                command, state, tick = limit_tick(state, refs[k] if running else None, limits,
+                                                  None if ref_v is None else ref_v[k])
                 if running:
                     width_cmd = float(w_refs[k])
                 plant.apply_command(command, width_cmd)
@@ -547,11 +579,13 @@ class ControlLoop:
                 w_rows[k] = width_cmd
                 if tick:
                     masks[k] = _mask(tick)
+                    if running:
+                        errors[k] = _tracking_error(command, refs[k])
             plan.state, plan.width_cmd = state, width_cmd
             commands.append(rows)
             widths.append(w_rows)
             tick_masks.append(masks)
-            if plan.end_step(masks):
+            if plan.end_step(masks, errors):
                 break
         return (np.concatenate(commands) if commands else np.zeros((0, N_JOINTS)),
                 np.concatenate(widths) if widths else np.zeros(0),
@@ -593,14 +627,16 @@ class ControlLoop:
                 running, refs, w_refs = plan.begin_step(s, obs, ok, ticker.quiet)
                 work.append(time.perf_counter() - begin)
                 masks = np.zeros(n_ticks, np.uint32)
-                state, width_cmd = plan.state, plan.width_cmd
+                errors = np.zeros(n_ticks)
+                state, width_cmd, ref_v = plan.state, plan.width_cmd, plan.ref_v
                 for k in range(n_ticks):
                     index = s * n_ticks + k
                     row = ticker.taken_over(index)
                     if row is None:
                         ticker.quiet()
                         ref = refs[k] if running else None  # type: ignore[index]
-                        command, new_state, tick = limit_tick(state, ref, limits)
+                        velocity = None if ref_v is None or not running else ref_v[k]
+                        command, new_state, tick = limit_tick(state, ref, limits, velocity)
                         width = float(w_refs[k]) if running else width_cmd  # type: ignore[index]
                         row = Row(index, command, width, new_state, ref, _mask(tick) if tick else 0)
                         if not ticker.push(row):  # the ticker held this tick meanwhile: its row stands
@@ -608,10 +644,12 @@ class ControlLoop:
                             assert row is not None
                     state, width_cmd = row.state, row.width
                     masks[k] = row.mask
+                    if row.mask and row.ref is not None:
+                        errors[k] = _tracking_error(row.command, row.ref)
                 plan.state, plan.width_cmd = state, width_cmd
                 ticker.quiet(_BIG_PIECE_S)
                 plan.submit()  # now: inference then runs while this thread sleeps, not beside its planning
-                if plan.end_step(masks):
+                if plan.end_step(masks, errors):
                     break
             ticker.finish(timeout_s=(plan.last_step + 2) * cfg.period_s)
         except BaseException:

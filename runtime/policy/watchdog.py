@@ -65,6 +65,17 @@ class WatchdogConfig(BaseModel):
     limiter_ticks_per_intervention: int = Field(
         10, ge=1, le=1000, description="limiter ticks at a cap within one step that count as an intervention"
     )
+    tracking_tolerance_rad: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="a tick at a cap counts toward an intervention only while its command is farther than this "
+        "from the reference (rounding a velocity corner is the limiter's job, not a policy fault)",
+    )
+    saturated_share_per_intervention: float = Field(
+        0.9, gt=0.0, le=1.0,
+        description="share of a step's ticks at the acceleration or jerk cap that counts as an intervention however "
+        "close the command stays (the policy keeps asking for more acceleration than allowed: an oscillation; a "
+        "start from rest saturates for v / a_cap, 0.2 s at 0.75 rad/s on joint 2)",
+    )
     recover_steps: int = Field(2, ge=1, le=100, description="consecutive clear steps with a fresh chunk to resume")
     min_hold_s: float = Field(0.5, ge=0.0, le=60.0, description="least time held after a trip before resuming")
     latch_after_trips: int = Field(3, ge=1, le=1000, description="trips after which the hold is latched")

@@ -99,6 +99,18 @@ def test_constant_drift_toward_the_limits_ends_at_rest_on_the_margin():
     assert (run.q_c <= OPEN.q_hi + 1e-12).all() and (run.q_c >= OPEN.q_lo - 1e-12).all()
 
 
+@pytest.mark.parametrize("amp_rad", [0.02, 0.05, 0.2])
+def test_a_ramped_square_wave_with_feed_forward_stays_centred(amp_rad):
+    """Fed forward, the slope of an unfollowable 5 Hz ramped square wave could drive a saturated
+    limit cycle that drifts away from it (it did, by 0.2 rad in 4 s); the feed-forward fades with
+    the error, so the command stays centred on the wave and inside it."""
+    wave = [READY + amp_rad * (1 if k % 2 == 0 else -1) * np.eye(7)[1] for k in range(TARGETS)]
+    run = run_targets(READY, wave, OPEN, then="stop", tail_ticks=STOP_TAIL, ramp=True)
+    _check(run, OPEN, "stop")
+    swing = run.q_c[2000:10_000, 1] - READY[1]
+    assert abs(swing.mean()) < 0.01 and np.abs(swing).max() < amp_rad + 0.02
+
+
 @pytest.mark.parametrize("frequency_hz", [5.0, 3.2])
 def test_oscillation_between_the_joint_limits(frequency_hz):
     # 5 Hz: the square wave flips on every 10 Hz target (the fastest a 10 Hz policy can ask);
@@ -169,11 +181,12 @@ def _build(seed, kinds, frequency_hz, limits):
     frequency_hz=st.sampled_from([0.5, 1.3, 3.2, 5.0]),
     then=st.sampled_from(["hold", "stop"]),
     cartesian=st.booleans(),
+    ramp=st.booleans(),
 )
-def test_any_target_sequence_gives_a_clean_stream_that_ends_at_rest(seed, kinds, frequency_hz, then, cartesian):
+def test_any_target_sequence_gives_a_clean_stream_that_ends_at_rest(seed, kinds, frequency_hz, then, cartesian, ramp):
     limits = SHIPPED if cartesian else OPEN
     targets = _build(seed, kinds, frequency_hz, limits)
-    run = run_targets(READY, targets, limits, then=then, tail_ticks=HOLD_TAIL if then == "hold" else STOP_TAIL)
+    run = run_targets(READY, targets, limits, then=then, tail_ticks=HOLD_TAIL if then == "hold" else STOP_TAIL, ramp=ramp)
     _check(run, limits, then)
     if "non_finite" in kinds:
         assert Flag.NON_FINITE_TARGET in run.target_flags
@@ -195,7 +208,8 @@ def test_any_tick_rate_target_stream_gives_a_clean_stream_that_ends_at_rest(seed
             target = np.full(7, np.nan)
         else:
             target = rng.uniform(OPEN.q_min - spill, OPEN.q_max + spill)
-        command, state, _ = limit_tick(state, target, OPEN)
+        velocity = None if rng.random() < 0.5 else rng.normal(0.0, 10.0 ** rng.uniform(-2, 3), 7)
+        command, state, _ = limit_tick(state, target, OPEN, velocity)
         rows.append(command)
     q_c = np.array(rows)
     assert_clean(q_c, OPEN, READY)

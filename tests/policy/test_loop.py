@@ -42,7 +42,7 @@ def test_defaults():
         ({"control_hz": 7}, ["control_hz", "must divide"]),
         ({"control_hz": 0}, ["control_hz"]),
         ({"action_dim": 7}, ["action_dim", "must be 8"]),
-        ({"chunk_length": 4}, ["watchdog.chunk_deadline_s", "allowed: 0.2 <= value <= 0.3"]),
+        ({"chunk_length": 4}, ["watchdog.chunk_deadline_s", "allowed: 0.2 <= chunk_deadline_s + (replan_every_steps - 1) x period <= 0.3"]),
         ({"watchdog": {"chunk_deadline_s": 0.1}}, ["watchdog.chunk_deadline_s"]),
         ({"watchdog": {"max_interventions": 20}}, ["max_interventions"]),
         ({"ensemble_tau_steps": -1}, ["ensemble_tau_steps"]),

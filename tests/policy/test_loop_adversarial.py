@@ -26,11 +26,14 @@ from edgeperc.runtime.policy.loop import (
 from edgeperc.runtime.policy.plants import KinematicPlant, PlantObservation
 from edgeperc.runtime.policy.watchdog import Mode, Reason
 
+from edgeperc.errors import ConfigError
+
 from .support import READY, assert_at_rest, assert_clean, shipped_limits
 
 LIMITS = shipped_limits()
 STEPS = 100
 FIXED = {"sim_latency_s": 0.05}
+ROUNDING_FLAGS = {Flag.ACCELERATION_LIMITED, Flag.JERK_LIMITED}  # the limiter rounding a velocity corner
 
 
 class FrozenClockPlant(KinematicPlant):
@@ -105,7 +108,11 @@ def test_benign_sine_runs_without_a_stop_or_an_intervention():
     assert _reasons(result, Mode.RUNNING) == [Reason.STARTED]
     assert not result.intervened.any() and not _target_flags(result)
     running = [i for i, m in enumerate(result.modes) if m is Mode.RUNNING]
-    assert not _tick_flags(result, slice(running[0], running[-1] + 1)) & LIMITING_FLAGS
+    # The limiter may round the start from rest (acceleration/jerk caps), nothing else.
+    assert not _tick_flags(result, slice(running[0], running[-1] + 1)) & LIMITING_FLAGS - ROUNDING_FLAGS
+    # With the ramps' velocity fed forward, each step ends on its target (no lag of v / K_P).
+    steps = np.array(running[3:])
+    assert np.abs(result.q_c[steps * 100 + 99] - result.targets[steps, :7]).max() < 0.005
     assert result.verdicts() == {"accepted": STEPS}
 
 
@@ -119,10 +126,10 @@ def test_latency_compensation_keeps_targets_on_schedule(latency_s):
     running = np.array([m is Mode.RUNNING for m in result.modes])
     steps = np.nonzero(running)[0][15:]  # after the start-up blend
     np.testing.assert_allclose(result.targets[steps, :7], adv.sine_q(steps), atol=1e-12)
-    # The limiter's position loop (K_P = 10/s) lags a moving reference by v / K_P: the sine's top
-    # speed here is 0.3 * 2 pi / 4 = 0.47 rad/s, a lag under 0.05 rad.
+    # The ramps' slope is fed forward, so the command ends each step on the schedule (without it,
+    # the position loop's K_P = 10/s would trail the sine's 0.47 rad/s by up to 0.047 rad).
     ends = result.q_c[steps * 100 + 99]
-    assert np.abs(ends - adv.sine_q(steps)).max() < 0.05
+    assert np.abs(ends - adv.sine_q(steps)).max() < 0.005
 
 
 @pytest.mark.parametrize(
@@ -211,25 +218,26 @@ def test_stale_observation_stops_and_recovers():
 def test_recovery_blends_in_without_a_jump(name):
     """After a stop the sine has moved on; the gap to the policy's target is faded out over at least
     blend_steps and at most blend_speed_rad_s: the first target is 1/(n + 1) of the gap from the hold
-    pose, and the arm catches up without reaching a limiter cap."""
+    pose, and the arm catches up without an intervention (the limiter only rounds the start from rest)."""
     result = _run(name)
     step = next(t.step for t in result.transitions if t.reason is Reason.RECOVERED)
     hold = result.q_c[step * 100 - 1]
     gap = np.abs(adv.sine_q(step) - hold).max()
     assert gap > 0.05  # there is something to blend
     cfg = result.config
-    blend = max(cfg.blend_steps, int(np.ceil(gap / (cfg.blend_speed_rad_s * 0.1))))
+    blend = max(cfg.blend_steps, int(np.ceil(gap / (cfg.blend_speed_rad_s * 0.1) - 1)))
     first_move = np.abs(result.targets[step, :7] - hold).max()
-    assert first_move <= gap / (blend + 1) + 1e-9
+    assert first_move <= gap / (blend + 1) + 1e-9 and first_move <= cfg.blend_speed_rad_s * 0.1 + 1e-9
     window = slice(step, step + blend + 5)
-    assert not _tick_flags(result, window) & LIMITING_FLAGS
+    assert not _tick_flags(result, window) & LIMITING_FLAGS - ROUNDING_FLAGS
+    assert not result.intervened[window].any()
     speed = np.abs(np.diff(result.q_c[window.start * 100 - 1 : window.stop * 100], axis=0)).max() / DT_S
     assert speed < 0.47 + cfg.blend_speed_rad_s  # the sine's own top speed plus the catch-up
 
 
 def test_without_blending_the_recovery_step_is_the_whole_gap():
     blended = _run("stale_observation")
-    plain = _run("stale_observation", blend_steps=0)
+    plain = _run("stale_observation", blend_speed_rad_s=None)
     step = next(t.step for t in plain.transitions if t.reason is Reason.RECOVERED)
     hold = plain.q_c[step * 100 - 1]
     first_plain = np.abs(plain.targets[step, :7] - hold).max()
@@ -238,3 +246,34 @@ def test_without_blending_the_recovery_step_is_the_whole_gap():
     assert first_plain == pytest.approx(min(gap, LIMITS.max_target_step_rad))  # only the guard's step cap
     assert Flag.STEP_CLIPPED in plain.step_flags[step]
     assert first_blended < first_plain / 4
+
+
+# --- replanning every n steps ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("every", [4, 8])
+def test_replanning_every_n_steps_runs_each_chunk_n_steps_open_loop(every):
+    """Diffusion Policy's n_action_steps: an observation goes out only once the newest chunk is n
+    steps old; the chunk deadline counts from there, so the run neither stops nor lags the schedule."""
+    result = _run("benign_sine", replan_every_steps=every)
+    obs_steps = [c.obs_step for c in result.chunks]
+    assert np.diff(obs_steps).min() == every and set(np.diff(obs_steps)) == {every}
+    assert _reasons(result, Mode.STOPPING) == [Reason.END_OF_RUN] and not result.intervened.any()
+    running = np.nonzero([m is Mode.RUNNING for m in result.modes])[0][15:]
+    np.testing.assert_allclose(result.targets[running, :7], adv.sine_q(running), atol=1e-12)
+    assert result.stream().check(LIMITS) == []
+
+
+def test_replanning_still_stops_when_the_worker_stalls_past_the_interval_and_deadline():
+    """A stall longer than n steps + chunk_deadline_s still trips CHUNK_LATE (or the worker timeout)."""
+    result = _run("stall", replan_every_steps=4)
+    assert {Reason.CHUNK_LATE, Reason.WORKER_HUNG} & set(_reasons(result, Mode.STOPPING))
+    assert Reason.RECOVERED in _reasons(result, Mode.RUNNING)
+    assert result.ended_at_rest and result.stream().check(LIMITS) == []
+
+
+def test_a_replan_interval_past_the_chunk_is_refused():
+    from edgeperc.runtime.policy.loop import validate_runtime_config
+
+    with pytest.raises(ConfigError, match="replan_every_steps"):
+        validate_runtime_config({"replan_every_steps": 12})  # 0.5 s deadline + 11 steps > 15 steps of chunk
