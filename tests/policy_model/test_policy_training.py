@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="training tests need the [export] extra (torch)")
 
 from edgeperc.cli import main
+from edgeperc.errors import ConfigError
 from edgeperc.models.policy import load_policy
 from edgeperc.models.policy_config import make_bc_config
 from edgeperc.models.policy_training import (
@@ -78,3 +79,15 @@ def test_demos_without_privileged_keys_train_without_the_auxiliary_head(pick_dem
     bc = make_bc_config({"steps": 2, "batch": 4, "holdout_fraction": 0.5})
     record = train_policy(tmp_path / "old.safetensors", tmp_path / "old.npz", bc, TINY, progress=False)
     assert record["aux_cube_head"] is False and "held_out_aux" not in record
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_config(pick_demos, tmp_path):
+    bc = make_bc_config({"steps": 60, "batch": 16, "lr": 2e-3, "warmup_steps": 5, "holdout_fraction": 0.5})
+    first = train_policy(tmp_path / "a.safetensors", pick_demos, bc, TINY, command="test", progress=False)
+    tuned = train_policy(tmp_path / "b.safetensors", pick_demos, make_bc_config({**bc.model_dump(), "steps": 5, "seed": 1}),
+                         command="test", progress=False, init=tmp_path / "a.safetensors")
+    assert tuned["init"] == str(tmp_path / "a.safetensors") and tuned["config"] == first["config"]
+    # It continues from the trained weights: its first losses are the first run's last, not a fresh start's.
+    assert tuned["first_loss"] < 0.9 * first["first_loss"]
+    with pytest.raises(ConfigError, match="--init keeps the checkpoint's config"):
+        train_policy(tmp_path / "c.safetensors", pick_demos, bc, {"layers": 2}, progress=False, init=tmp_path / "a.safetensors")
