@@ -51,6 +51,28 @@ def check(
                               f"({', '.join(f'{k} x{v}' for k, v in summary.items())})")
 
 
+VIDEO_HW = (256, 320)  # the MJCF's offscreen buffer
+
+
+def step_captions(result, title: str) -> list[list[str]]:
+    """Per control step: the title, then step, time, watchdog mode and the flags raised in it."""
+    import numpy as np
+
+    from edgeperc.runtime.policy.loop import FLAG_ORDER
+
+    ticks = result.config.ticks_per_step
+    captions = []
+    for step, mode in enumerate(result.modes):
+        masks = np.bitwise_or.reduce(result.tick_flags[step * ticks : (step + 1) * ticks]) if len(result.tick_flags) else 0
+        flags = [f.value for f in result.step_flags[step]]
+        flags += [f.value for i, f in enumerate(FLAG_ORDER) if int(masks) & (1 << i) and f.value not in flags]
+        line = f"step {step:3d}  t {step / result.config.control_hz:4.1f} s  {mode.value.upper()}"
+        text = ", ".join(flags) if flags else "no guard flags"
+        cut = text.rfind(", ", 0, 56) if len(text) > 56 else -1
+        captions.append([title, line, *( [text[:cut + 1], text[cut + 2:]] if cut > 0 else [text])])
+    return captions
+
+
 class _RecordingPlant:
     """EnvPlant that keeps one frame per control step (the loop observes once per step) for a GIF."""
 
@@ -62,7 +84,7 @@ class _RecordingPlant:
     def observe(self):
         obs = self.inner.observe()
         if self.camera is not None:
-            self.frames.append(self.env.render(self.camera))
+            self.frames.append(self.env.render(self.camera, VIDEO_HW))
         return obs
 
     def apply_command(self, q_cmd_rad, gripper_width_m) -> None:
@@ -120,7 +142,7 @@ def sim(
     config: Path | None = typer.Option(None, help="Runtime config YAML (PolicyRuntimeConfig fields)."),
     limits: Path | None = typer.Option(None, help="Robot limits YAML (default: firmware_configs/robots/franka-panda.yaml)."),
     expert: bool = typer.Option(True, help="Also run the scripted expert on the same seeds and print its rate beside."),
-    video: Path | None = typer.Option(None, help="GIF of the first episode (front camera, 10 fps)."),
+    video: Path | None = typer.Option(None, help="GIF of the first episode (side camera, 320x256, 10 fps, each step captioned with the watchdog mode and guard flags)."),
     streams: Path | None = typer.Option(None, help="Folder for each episode's 1 kHz stream (.npz, for `policy check`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -169,7 +191,7 @@ def sim(
             if expert:
                 expert_ok.append(run_expert_episode(env, task, episode_seed, render=False).success)
             env.reset(episode_seed, render=False)
-            plant = _RecordingPlant(env, "front" if video is not None and index == 0 else None)
+            plant = _RecordingPlant(env, "side" if video is not None and index == 0 else None)
             actor = make_adversary(adversary, episode_seed) if adversary else policy
             result = run_policy(actor, plant, robot, steps, runtime)
             stream = result.stream()
@@ -180,7 +202,9 @@ def sim(
             if plant.frames:
                 from edgeperc.sim.render import write_gif
 
-                write_gif(plant.frames, video, fps=10, scale=3)
+                frames = plant.frames[: len(result.modes)]
+                title = f"{adversary and 'adversary ' + adversary or 'policy'} | {task} seed {episode_seed}"
+                write_gif(frames, video, fps=10, captions=step_captions(result, title)[: len(frames)])
             bar.advance(job)
     env.close()
     summary = {"task": task, "policy": adversary and f"adversary:{adversary}" or str(model or f"shipped rpt-policy-{task}"),

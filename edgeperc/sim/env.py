@@ -113,6 +113,7 @@ class PandaTableEnv:
         self._finger_geoms = {self.model.geom("finger_left_pad").id, self.model.geom("finger_right_pad").id}
         self.tcp_site = self.model.site("tcp").id
         self._renderer = None
+        self._extra_renderers: dict[tuple[int, int], object] = {}
         self.render_backend: str | None = None  # "mujoco" or "raster" once the first frame is drawn
         self._q_cmd = HOME_Q_RAD.copy()
         self._gripper_cmd_m = GRIPPER_MAX_WIDTH_M
@@ -235,16 +236,27 @@ class PandaTableEnv:
         raise InvalidInputError(f"task must be 'pick' or 'stack', got {task!r}")
 
     # ------------------------------------------------------------------ images
-    def render(self, camera: str | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 RGB of the current state from ``camera`` (default config.camera)."""
+    def render(self, camera: str | None = None, hw: tuple[int, int] | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB of the current state from ``camera`` (default config.camera), at
+        ``hw`` (default config.image_hw; at most 256 x 320, the MJCF's offscreen buffer)."""
         camera = camera or self.config.camera
-        h, w = self.config.image_hw
+        h, w = hw or self.config.image_hw
+        if not (8 <= h <= 256 and 8 <= w <= 320):
+            raise InvalidInputError(f"render size {h}x{w}: height must be in [8, 256] and width in [8, 320]")
         if self.render_backend is None:
             self._open_renderer()
         if self.render_backend == "mujoco":
-            self._renderer.update_scene(self.data, camera)
-            return self._renderer.render().copy()
+            renderer = self._renderer if (h, w) == tuple(self.config.image_hw) else self._extra_renderer(h, w)
+            renderer.update_scene(self.data, camera)
+            return renderer.render().copy()
         return rasterize_scene(self.model, self.data, camera, h, w)
+
+    def _extra_renderer(self, h: int, w: int):
+        """A renderer at another size than the policy's camera (kept: videos render every step)."""
+        key = (h, w)
+        if key not in self._extra_renderers:
+            self._extra_renderers[key] = self.mujoco.Renderer(self.model, h, w)
+        return self._extra_renderers[key]
 
     def _open_renderer(self) -> None:
         h, w = self.config.image_hw
@@ -264,6 +276,9 @@ class PandaTableEnv:
         self.render_backend = "raster"
 
     def close(self) -> None:
+        for renderer in self._extra_renderers.values():
+            renderer.close()
+        self._extra_renderers = {}
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None

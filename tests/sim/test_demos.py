@@ -81,3 +81,17 @@ def test_write_gif_round_trips(demo_file, tmp_path):
 def test_write_gif_rejects_bad_frames(tmp_path):
     with pytest.raises(InvalidInputError):
         write_gif(np.zeros((3, 8, 8), np.uint8), tmp_path / "x.gif")
+    with pytest.raises(InvalidInputError, match="one per frame"):
+        write_gif(np.zeros((3, 8, 8, 3), np.uint8), tmp_path / "x.gif", captions=[["a"]])
+
+
+def test_captions_draw_a_band_with_text(tmp_path):
+    frames = np.full((2, 64, 96, 3), 200, np.uint8)
+    path = write_gif(frames, tmp_path / "c.gif", captions=[["step 0"], []])
+    with Image.open(path) as gif:
+        first = np.asarray(gif.convert("RGB")).astype(int)
+        gif.seek(1)
+        second = np.asarray(gif.convert("RGB")).astype(int)
+    band = first[:16]
+    assert band.mean() < 60 and band.max() > 200  # dark band, light text
+    assert (second == 200).all()  # no caption, untouched

@@ -55,6 +55,15 @@ def test_observation_shapes(env):
     assert obs.time_s == pytest.approx(1.0 / env.config.control_hz)
 
 
+def test_render_at_another_size_and_refuse_past_the_buffer(env):
+    env.reset(seed=0)
+    frame = env.render("side", (256, 320))
+    assert frame.shape == (256, 320, 3) and frame.std() > 10  # a scene, not a blank buffer
+    assert env.render().shape == (*env.config.image_hw, 3)  # the policy's camera is unchanged
+    with pytest.raises(InvalidInputError, match="render size"):
+        env.render("side", (300, 320))
+
+
 def test_commands_must_be_seven_finite_values(env):
     env.reset(seed=0, render=False)
     with pytest.raises(InvalidInputError):
