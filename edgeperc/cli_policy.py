@@ -203,7 +203,8 @@ def sim(
                 from edgeperc.sim.render import write_gif
 
                 frames = plant.frames[: len(result.modes)]
-                title = f"{adversary and 'adversary ' + adversary or 'policy'} | {task} seed {episode_seed}"
+                actor_name = f"adversary {adversary}" if adversary else (model.stem if model else f"rpt-policy-{task}")
+                title = f"{actor_name} | {task} seed {episode_seed}"
                 write_gif(frames, video, fps=10, captions=step_captions(result, title)[: len(frames)])
             bar.advance(job)
     env.close()
