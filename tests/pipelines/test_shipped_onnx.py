@@ -10,7 +10,7 @@ from edgeperc.models.registry import get_family
 from edgeperc.onnx_io import load_onnx
 from tests.conftest import WEIGHTS
 
-SHIPPED = ["ynet-barcode-w8", "barcode-rpn-w16", "ynet-depth-w8", "rpt-policy-pick"]
+SHIPPED = ["ynet-barcode-w8", "barcode-rpn-w16", "ynet-depth-w8", "rpt-policy-pick", "rpt-policy-stack"]
 
 
 @pytest.mark.parametrize("stem", SHIPPED)
