@@ -86,7 +86,7 @@ class PipelineAdapter:
 # by register_pipeline calls elsewhere); it is never changed while a profile runs.
 _REGISTRY: dict[str, PipelineAdapter] = {}
 NOT_YET: dict[str, str] = {
-    "policy": "the policy pipeline is not available yet (planned after depth)",
+    "lisat": "the LISAt pipeline is not available yet (issue 6)",
 }
 
 
@@ -434,4 +434,79 @@ def prepare_depth(target, inputs_dir: Path | None, options: PrepareOptions) -> D
     runner = DepthRunner(estimator, panoramas)
     runner.info.update(inputs=described, backend=estimator.backend.name, kernels=estimator.kernels.name,
                        models="ynet-depth-w8.onnx (shipped)")
+    return runner
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+POLICY_STAGES = ("preprocess", "network", "guard")
+
+
+class PolicyRunner(PipelineRunner):
+    """One 10 Hz control step of the policy runtime: the observation's preprocessing, the ONNX
+    Runtime call, and the guard's work for the step (guard_target on the next target, its ramp,
+    and the step's 1 kHz limit_tick chain, which the loop computes ahead of the tick thread)."""
+
+    stages = POLICY_STAGES
+
+    def __init__(self, policy, observations: list, limits) -> None:
+        super().__init__()
+        self.policy, self.observations, self.limits = policy, observations, limits
+        self._steps: list[float] = []
+
+    @property
+    def input_count(self) -> int:
+        return len(self.observations)
+
+    def run(self, index: int, timer) -> Any:
+        from edgeperc.runtime.policy.chunks import absolute_targets
+        from edgeperc.runtime.policy.guard import GuardedTarget, LimiterState, guard_target, limit_tick
+        from edgeperc.runtime.policy.interpolate import ramp, ramp_fractions
+        from edgeperc.runtime.policy.limits import DT_S, N_JOINTS
+
+        obs = self.observations[index % len(self.observations)]
+        with timer.stage("preprocess"):
+            feeds = self.policy.prepare(obs)
+        with timer.stage("network"):
+            chunk = self.policy.infer_prepared(feeds)
+        with timer.stage("guard"):
+            target = absolute_targets(chunk, obs.q_rad)[1]
+            last = GuardedTarget.hold(obs.q_rad, obs.gripper_width_m)
+            guarded, _ = guard_target(target[:N_JOINTS], last, obs.q_rad, self.limits, gripper_width_m=float(target[N_JOINTS]))
+            refs = ramp(obs.q_rad, guarded.q_rad, ramp_fractions(round(0.1 / DT_S), "linear"))
+            velocity = np.diff(refs, axis=0, prepend=obs.q_rad[None]) / DT_S
+            state = LimiterState.at_rest(obs.q_rad)
+            for ref, v in zip(refs, velocity):
+                _, state, _ = limit_tick(state, ref, self.limits, v)
+        self._steps.append(float(np.abs(guarded.q_rad - obs.q_rad).max()))
+        return chunk
+
+    def outputs_summary(self) -> dict[str, Any]:
+        steps = np.array(self._steps) if self._steps else np.zeros(1)
+        return {"largest joint step per target (rad), median / max": [round(float(np.median(steps)), 4), round(float(steps.max()), 4)]}
+
+    def close(self) -> None:
+        self.policy.backend.close()
+
+
+@register_pipeline("policy", description="rpt-policy chunk inference + the guard's per-step work (10 Hz step of the Franka runtime)")
+def prepare_policy(target, inputs_dir: Path | None, options: PrepareOptions) -> PolicyRunner:
+    from edgeperc.runtime.policy.adversaries import READY
+    from edgeperc.runtime.policy.limits import load_panda_limits
+    from edgeperc.runtime.policy.policies import OnnxPolicy, PolicyInput
+
+    if inputs_dir is not None:
+        raise ConfigError("--inputs: the policy pipeline generates its observations (camera frames, joint states)")
+    path = options.model or shipped_model("rpt-policy-pick.onnx")
+    policy = OnnxPolicy(path, 16, 8, 2)
+    rng = np.random.default_rng(options.seed)
+    hw = policy.image_hw or (96, 96)
+    observations = [
+        PolicyInput(step=i, time_s=0.1 * i, q_rad=READY + rng.normal(0.0, 0.05, 7), gripper_width_m=0.08,
+                    image=rng.integers(0, 256, (*hw, 3), dtype=np.uint8), past_actions=np.zeros((2, 8), np.float32))
+        for i in range(options.input_count)
+    ]
+    runner = PolicyRunner(policy, observations, load_panda_limits())
+    runner.info.update(inputs=f"{len(observations)} generated observations (seed {options.seed}), {hw[0]}x{hw[1]} camera",
+                       backend="onnxruntime CPU (1 intra-op thread)", models=f"{Path(path).name}")
     return runner

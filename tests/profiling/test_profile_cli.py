@@ -90,7 +90,8 @@ def test_profile_model_beside_trtexec(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, code, words", [
     (["profile", "nonsense"], 3, ["unknown pipeline 'nonsense'", "available:", "barcode", "model"]),
-    (["profile", "policy"], 3, ["'policy'", "not available yet", "available:"]),
+    (["profile", "lisat"], 3, ["'lisat'", "not available yet", "available:"]),
+    (["profile", "policy", "--inputs", "."], 3, ["--inputs", "generates its observations"]),
     (["profile", "model"], 3, ["needs the model path"]),
     (["profile", "model", "absent.onnx"], 4, ["model not found"]),
     (["profile", "barcode", "extra.onnx"], 3, ["only taken by `profile model`"]),
@@ -120,7 +121,7 @@ def target_yaml(tmp_path, budgets, name="budgeted.yaml") -> Path:
 
 GENEROUS = {"barcode": {"p50": 9000, "p99": 10000, "stages": {s: {"p50": 9000, "p99": 10000} for s in
                                                               ("proposals", "segmentation", "boxes", "decode")}},
-            "policy": 50}
+            "policy": 5000, "lisat": 50}
 
 
 def test_latency_test_passes_writes_junit_and_baseline(tmp_path, capsys):
@@ -129,11 +130,12 @@ def test_latency_test_passes_writes_junit_and_baseline(tmp_path, capsys):
                    "--junit", junit, "--write-baseline", base, *SMALL)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "latency-test passed" in out and "skipped policy" in out and "not available yet" in out
+    assert "latency-test passed" in out and "skipped lisat" in out and "not available yet" in out
     suite = ET.fromstring(junit.read_text().split("\n", 1)[1]).find("testsuite")
     cases = suite.findall("testcase")
     assert suite.get("failures") == "0" and suite.get("skipped") == "1"
-    assert len([c for c in cases if c.find("skipped") is None]) == 10  # (end to end + 4 stages) x (p50, p99)
+    # barcode: (end to end + 4 stages) x (p50, p99); policy: its end-to-end p99
+    assert len([c for c in cases if c.find("skipped") is None]) == 11
     assert {c.get("name") for c in cases} >= {"end_to_end.p99 (budget)", "segmentation.p50 (budget)"}
     baseline = json.loads(base.read_text())
     assert baseline["schema"] == "edgeperc.latency-baseline/1"
@@ -147,7 +149,7 @@ def test_shipped_scanner_target_passes_its_budgets(capsys):
                    "--input-count", 1)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "barcode" in out and "depth" in out and "latency-test passed" in out
+    assert "barcode" in out and "depth" in out and "policy" in out and "latency-test passed" in out
 
 
 def test_latency_test_fails_naming_the_breached_stage(tmp_path, capsys):
@@ -176,7 +178,7 @@ def test_latency_test_fails_on_regression_against_baseline(tmp_path, capsys):
 
 @pytest.mark.parametrize("budgets, extra, words", [
     ({}, [], ["has no latency budgets"]),
-    ({"policy": 50, "lisat": 100}, [], ["none of its budgeted pipelines can run", "policy", "lisat"]),
+    ({"lisat": 100}, [], ["none of its budgeted pipelines can run", "lisat"]),
     (GENEROUS, ["--baseline", "BAD"], ["baseline", "not valid JSON"]),
     (GENEROUS, ["--baseline", "absent.json"], ["absent.json", "not found"]),
 ])
@@ -204,3 +206,11 @@ def test_latency_test_budget_for_unknown_stage_fails_before_timing(tmp_path, cap
     assert run_cli("latency-test", "--target", target_yaml(tmp_path, budgets), "--iterations", 50, *SMALL) == 3
     err = capsys.readouterr().err
     assert "unknown stage(s) segmentaton" in err and "segmentation" in err
+
+
+def test_profile_policy_times_its_stages(tmp_path, capsys):
+    out = tmp_path / "prof"
+    assert run_cli("profile", "policy", "--iterations", 3, "--warmup", 1, "--out", out) == 0, capsys.readouterr()
+    data = json.loads((out / "profile.json").read_text())
+    stages = data["stages"] if "stages" in data else data["pipelines"]["policy"]["stages"]
+    assert {"preprocess", "network", "guard"} <= set(stages)
