@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from edgeperc.errors import ConfigError, InvalidInputError
 from edgeperc.models.policy_config import ACTION_DIM, BCConfig, PolicyConfig, Stats
+from edgeperc.models.torch_threads import torch_threads
 
 Samples = dict[str, np.ndarray]
 Predict = Callable[[dict[str, np.ndarray]], np.ndarray]  # feeds of batch 1 -> (chunk, 8) actions
@@ -316,7 +316,7 @@ def train_policy(
                               "held_out_episodes": [int(e) for e in held_eps]}
     if init is not None:
         record["init"] = str(init)
-    with _torch_threads(bc.threads):
+    with torch_threads(bc.threads):
         model, fitted = _fit(family, config, bc, train, held, progress, start_model)
         record.update(fitted)
         if eval_episodes > 0:
@@ -329,19 +329,6 @@ def train_policy(
     save_checkpoint(model, out, family.name, config.model_dump(mode="json"), {"edgeperc.training": json.dumps(record)})
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return record
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _cube_head(config: PolicyConfig, outputs: int) -> Any:

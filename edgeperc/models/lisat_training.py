@@ -1,0 +1,398 @@
+"""End-to-end training of a LISAt configuration on generated aerial scenes, on the CPU.
+
+The data are ``edgeperc generate aerial``'s scenes and queries (same seeds: scene i of seed S is
+what that command writes as image i), built in memory: each scene gives a CLIP input at the vision
+tower's size and a SAM input (ResizeLongestSide to the encoder's size, normalised, zero-padded
+bottom/right); each query becomes LISA's turn "USER: <image>\\n{query} ASSISTANT: Sure, it is
+<SEG>." with labels on the answer only, and its target mask at the image's own size (decode_mask
+returns masks at ``original_size``, the image size here). Scenes are split into training and
+held-out ones, so no held-out image is ever seen in training.
+
+The objective is ``lisat_loss`` (dissertation eq. 6.1-6.3: text CE + 2 BCE + 0.5 Dice, section
+6.5), optimised with AdamW. Held-out metrics follow the chapter: gIoU (mean of per-query IoU) and
+cIoU (cumulative intersection over cumulative union), All / Small (< 500 px² target) / Large,
+once with the answer given (teacher forcing: the mask of the reference answer's <SEG>) and once
+end to end (greedy answer; a query whose answer has no <SEG> gets an empty mask).
+
+Importing this module imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeperc.errors import ConfigError
+from edgeperc.models.torch_threads import torch_threads
+
+MAX_QUERIES_PER_IMAGE = 32
+ANSWER_TOKENS_MAX = 16  # greedy decoding budget for the held-out answers ("Sure, it is <SEG>." is 6 + </s>)
+
+
+@dataclass(frozen=True)
+class LisatTrainConfig:
+    """What ``edgeperc train lisat`` takes; ``check`` names the CLI option of a bad value."""
+
+    steps: int = 300
+    batch: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    seed: int = 0
+    scenes: int = 16
+    queries_per_image: int = 3
+    size: int = 256
+    held_out_fraction: float = 0.2
+    threads: int | None = 1
+
+    def check(self) -> None:
+        from edgeperc.synth.aerial import MAX_SIDE_PX, MIN_SIDE_PX, SIDE_MULTIPLE
+
+        if self.steps < 1:
+            raise ConfigError(f"--steps {self.steps} must be at least 1")
+        if self.batch < 1:
+            raise ConfigError(f"--batch {self.batch} must be at least 1")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr {self.lr} must be positive")
+        if self.seed < 0:
+            raise ConfigError(f"--seed {self.seed} must be >= 0")
+        if self.scenes < 2:
+            raise ConfigError(f"--scenes {self.scenes} must be at least 2 (one is held out)")
+        if not 1 <= self.queries_per_image <= MAX_QUERIES_PER_IMAGE:
+            raise ConfigError(f"--queries-per-image {self.queries_per_image} must be between 1 and {MAX_QUERIES_PER_IMAGE}")
+        if self.size % SIDE_MULTIPLE or not MIN_SIDE_PX <= self.size <= MAX_SIDE_PX:
+            raise ConfigError(f"--size {self.size} must be a multiple of {SIDE_MULTIPLE} between {MIN_SIDE_PX} and "
+                              f"{MAX_SIDE_PX} (the aerial generator's sides)")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads {self.threads} must be at least 1")
+        if not 0 < self.held_out_fraction < 1:
+            raise ConfigError(f"held_out_fraction {self.held_out_fraction} must lie in (0, 1)")
+
+
+def scene_seed(seed: int, index: int) -> int:
+    """Seed of scene ``index``: the formula of ``generate aerial`` (cli_panoramas.image_seed)."""
+    return seed * 1_000_003 + index
+
+
+@dataclass
+class AerialQuerySet:
+    """Scenes and their queries, ready for the model.
+
+    images_clip (S, 3, Hc, Wc) and images_sam (S, 3, Ss, Ss) float32; per query: scene (Q,) int64,
+    text, area_px (Q,), masks (Q, H, W) bool at the image size.
+    """
+
+    images_clip: np.ndarray
+    images_sam: np.ndarray
+    scene: np.ndarray
+    texts: list[str]
+    area_px: np.ndarray
+    masks: np.ndarray
+    scene_seeds: list[int]
+
+    def subset(self, scenes: np.ndarray) -> AerialQuerySet:
+        """The queries of ``scenes`` (indices), scenes renumbered 0..len-1."""
+        keep = np.isin(self.scene, scenes)
+        remap = {int(s): i for i, s in enumerate(scenes)}
+        return AerialQuerySet(self.images_clip[scenes], self.images_sam[scenes],
+                              np.array([remap[int(s)] for s in self.scene[keep]], np.int64),
+                              [t for t, k in zip(self.texts, keep) if k], self.area_px[keep], self.masks[keep],
+                              [self.scene_seeds[int(s)] for s in scenes])
+
+
+def preprocess_clip(image: np.ndarray, side: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, side, side) float32, CLIP-normalised (a square image: resize only)."""
+    import cv2
+
+    from edgeperc.models.lisat_config import clip_normalisation
+    from edgeperc.preprocess import normalise_images
+
+    resized = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return normalise_images(resized[None], clip_normalisation())[0]
+
+
+def preprocess_sam(image: np.ndarray, side: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, side, side) float32: SAM's ResizeLongestSide, normalisation, zero padding."""
+    import cv2
+
+    from edgeperc.models.lisat_config import sam_normalisation, sam_resize_hw
+    from edgeperc.preprocess import normalise_images
+
+    h, w = sam_resize_hw(image.shape[:2], side)
+    interpolation = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (w, h), interpolation=interpolation)
+    out = np.zeros((3, side, side), np.float32)
+    out[:, :h, :w] = normalise_images(resized[None], sam_normalisation())[0]
+    return out
+
+
+def build_query_set(scenes: int, queries_per_image: int, size: int, seed: int, clip_side: int,
+                    sam_side: int) -> AerialQuerySet:
+    """``scenes`` aerial scenes (size x size, default recipe) from ``seed``, up to ``queries_per_image`` each."""
+    from edgeperc.synth.aerial import aerial_recipe, render_aerial
+    from edgeperc.synth.aerial_queries import generate_queries, scene_geometry
+
+    recipe = aerial_recipe("default", (size, size))
+    clip, sam, scene_of, texts, areas, masks, seeds = [], [], [], [], [], [], []
+    for index in range(scenes):
+        this_seed = scene_seed(seed, index)
+        scene = render_aerial(np.random.default_rng(this_seed), recipe)
+        queries = generate_queries(scene, np.random.default_rng([this_seed, 1]), queries_per_image,
+                                   geometry=scene_geometry(scene))
+        clip.append(preprocess_clip(scene.image, clip_side))
+        sam.append(preprocess_sam(scene.image, sam_side))
+        seeds.append(this_seed)
+        for query in queries:
+            scene_of.append(index)
+            texts.append(query.text)
+            areas.append(query.area_px)
+            masks.append(query.mask)
+    return AerialQuerySet(np.stack(clip), np.stack(sam), np.array(scene_of, np.int64), texts,
+                          np.array(areas, np.int64), np.stack(masks) if masks else np.zeros((0, size, size), bool), seeds)
+
+
+def split_scenes(count: int, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) scene indices, sorted; at least one of each."""
+    held = min(count - 1, max(1, round(count * held_out_fraction)))
+    order = np.random.default_rng([seed, 2]).permutation(count)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def encode_batch(tokenizer: Any, texts: list[str], pad_id: int) -> tuple[Any, Any, Any]:
+    """Texts -> (B, L) input_ids, attention_mask and labels (IGNORE_INDEX but on the answer), right-padded."""
+    import torch
+
+    from edgeperc.models.lisat_config import IGNORE_INDEX
+    from edgeperc.models.lisat_tokenizer import training_example
+
+    pairs = [training_example(tokenizer, text) for text in texts]
+    length = max(len(ids) for ids, _ in pairs)
+    ids = torch.full((len(pairs), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(pairs), length), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(pairs), length), dtype=torch.long)
+    for row, (i, lab) in enumerate(pairs):
+        ids[row, : len(i)] = torch.tensor(i)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        mask[row, : len(i)] = 1
+    return ids, mask, labels
+
+
+def iou_metrics(intersection: np.ndarray, union: np.ndarray, area_px: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per-query intersection and union (px) -> {all, small, large}: {queries, giou, ciou}.
+
+    gIoU = mean of per-query IoU, cIoU = sum of intersections / sum of unions (LISA's metrics);
+    Small = target below 500 px² (LISAt's split).
+    """
+    from edgeperc.synth.aerial import SMALL_AREA_PX
+
+    intersection, union = np.asarray(intersection, np.float64), np.asarray(union, np.float64)
+    small = np.asarray(area_px) < SMALL_AREA_PX
+    out: dict[str, dict[str, Any]] = {}
+    for name, keep in (("all", np.ones_like(small)), ("small", small), ("large", ~small)):
+        i, u = intersection[keep], union[keep]
+        per_query = np.where(u > 0, i / np.maximum(u, 1), 1.0)
+        out[name] = {"queries": int(keep.sum()),
+                     "giou": float(per_query.mean()) if keep.any() else None,
+                     "ciou": float(i.sum() / u.sum()) if u.sum() > 0 else None}
+    return out
+
+
+def evaluate_lisat(model: Any, tokenizer: Any, data: AerialQuerySet, batch: int = 8) -> dict[str, Any]:
+    """Held-out metrics of an eval-mode model: teacher-forced and greedy (end-to-end) mask IoU, the
+    fraction of greedy answers holding <SEG>, and the mean loss parts."""
+    import torch
+
+    from edgeperc.models.lisat import greedy_decode, lisat_loss, splice_labels
+    from edgeperc.models.lisat_tokenizer import seg_prompt
+
+    config = model.config
+    size = tuple(data.masks.shape[1:])
+    n = len(data.texts)
+    inter_tf, union_tf = np.zeros(n), np.zeros(n)
+    parts: dict[str, list[float]] = {}
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            index = np.arange(start, min(start + batch, n))
+            ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], config.pad_token_id)
+            scenes = data.scene[index]
+            out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids,
+                        mask, size)
+            target = torch.from_numpy(data.masks[index])
+            for k, v in lisat_loss(out, splice_labels(labels, ids, config), target).items():
+                parts.setdefault(k, []).append(float(v) * len(index))
+            pred = out.mask_logits[:, 0] > 0
+            inter_tf[index] = (pred & target).flatten(1).sum(1).numpy()
+            union_tf[index] = (pred | target).flatten(1).sum(1).numpy()
+        inter_g, union_g, has_seg = np.zeros(n), np.zeros(n), np.zeros(n, bool)
+        sam_cache: dict[int, Any] = {}
+        for q in range(n):
+            s = int(data.scene[q])
+            prompt = torch.tensor([tokenizer.encode(seg_prompt(data.texts[q]), add_bos=True)])
+            new_ids, emitted = greedy_decode(model, torch.from_numpy(data.images_clip[s: s + 1]), prompt,
+                                             ANSWER_TOKENS_MAX, stop_id=getattr(tokenizer, "eos_id", None))
+            target = torch.from_numpy(data.masks[q])
+            seg_at = (new_ids[0] == config.seg_token_id).nonzero()
+            if len(seg_at):
+                has_seg[q] = True
+                if s not in sam_cache:
+                    sam_cache[s] = model.encode_image_sam(torch.from_numpy(data.images_sam[s: s + 1]))
+                seg = model.seg_embedding(emitted[:, int(seg_at[0])])
+                pred = model.decode_mask(sam_cache[s], seg, size)[0, 0] > 0
+            else:
+                pred = torch.zeros_like(target)
+            inter_g[q] = float((pred & target).sum())
+            union_g[q] = float((pred | target).sum())
+    return {
+        "queries": n,
+        "loss": {k: sum(v) / n for k, v in parts.items()} if n else {},
+        "teacher_forced": iou_metrics(inter_tf, union_tf, data.area_px),
+        "greedy": iou_metrics(inter_g, union_g, data.area_px),
+        "seg_answer_fraction": float(has_seg.mean()) if n else None,
+    }
+
+
+def train_lisat(out: str | Path, train: LisatTrainConfig | None = None, config_overrides: dict[str, Any] | None = None,
+                preset: str = "tiny", command: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train LISAt at ``preset`` (+ ``config_overrides``) on generated aerial data, write it
+    (``save_trained_lisat``) and return the training record."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"--out {out} must end in .safetensors")
+    model, tokenizer, record = fit_lisat(train, config_overrides, preset, command, progress)
+    save_trained_lisat(out, model, tokenizer, record)
+    return record
+
+
+def fit_lisat(train: LisatTrainConfig | None = None, config_overrides: dict[str, Any] | None = None,
+              preset: str = "tiny", command: str | None = None,
+              progress: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+    """(eval-mode LisatModel, its WordTokenizer, the training record): data, split, AdamW, held-out metrics."""
+    import torch
+
+    from edgeperc.models.lisat import LisatModel, count_parameters
+    from edgeperc.models.lisat_config import make_lisat_config
+    from edgeperc.models.lisat_tokenizer import build_tokenizer, check_tokenizer
+    from edgeperc.synth.aerial import SMALL_AREA_PX
+
+    train = train or LisatTrainConfig()
+    train.check()
+    config = make_lisat_config(config_overrides, preset)
+    began = time.perf_counter()
+    data = build_query_set(train.scenes, train.queries_per_image, train.size, train.seed, config.vision.image_size,
+                           config.sam.image_size)
+    train_scenes, held_scenes = split_scenes(train.scenes, train.held_out_fraction, train.seed)
+    train_set, held_set = data.subset(train_scenes), data.subset(held_scenes)
+    if not train_set.texts:
+        raise ConfigError(f"the {len(train_scenes)} training scenes gave no query: raise --scenes or --size")
+    tokenizer = build_tokenizer(train_set.texts, max_size=config.llm.vocab_size)
+    check_tokenizer(tokenizer, config)
+    data_seconds = time.perf_counter() - began
+
+    record: dict[str, Any] = {
+        "family": "lisat", "command": command, "preset": preset,
+        "seeds": {"data": train.seed, "scene_seeds": data.scene_seeds, "torch": train.seed, "sampling": train.seed + 1},
+        "data": {"generator": "edgeperc generate aerial (recipe default)", "size_px": train.size,
+                 "scenes": train.scenes, "queries_per_image": train.queries_per_image,
+                 "train_scenes": [int(s) for s in train_scenes], "held_out_scenes": [int(s) for s in held_scenes],
+                 "train_queries": len(train_set.texts), "held_out_queries": len(held_set.texts),
+                 "train_small_queries": int((train_set.area_px < SMALL_AREA_PX).sum()),
+                 "held_out_small_queries": int((held_set.area_px < SMALL_AREA_PX).sum())},
+        "train": {k: getattr(train, k) for k in LisatTrainConfig.__dataclass_fields__},
+        "config": config.model_dump(mode="json"), "tokenizer_size": len(tokenizer),
+    }
+    with torch_threads(train.threads):
+        torch.manual_seed(train.seed)
+        model = LisatModel(config)
+        record["parameters"] = count_parameters(model)
+        record.update(_fit(model, tokenizer, train_set, train, progress))
+        record["held_out_metrics"] = evaluate_lisat(model, tokenizer, held_set) if held_set.texts else {}
+        record["torch_threads"] = torch.get_num_threads()
+    record["data_seconds"] = data_seconds
+    record["wall_seconds"] = time.perf_counter() - began
+    record["torch"] = torch.__version__
+    return model, tokenizer, record
+
+
+def save_trained_lisat(out: str | Path, model: Any, tokenizer: Any, record: dict[str, Any]) -> Path:
+    """``out`` (.safetensors, LISA's tensor names; config and record in its metadata too), save_lisat's
+    ``config.json`` and ``lisat_tokenizer.json`` in ``out``'s folder (one model per folder: ``load_lisat(out)``
+    and ``load_tokenizer(folder)`` read them back), and ``out``.json, the record."""
+    from safetensors.torch import save_file
+
+    from edgeperc.models.lisat_checkpoint import (
+        CONFIG_BLOCK,
+        CONFIG_FILE,
+        config_to_json,
+    )
+    from edgeperc.models.lisat_tokenizer import TOKENIZER_FILE
+
+    out = Path(out)
+    config = model.config
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(out), metadata={"format": "pt", CONFIG_BLOCK: json.dumps(config.model_dump(mode="json")),
+                                         "edgeperc.training": json.dumps({k: v for k, v in record.items()
+                                                                          if k != "loss_curve"})})
+    (out.parent / CONFIG_FILE).write_text(json.dumps(config_to_json(config), indent=2))
+    tokenizer.save(out.parent / TOKENIZER_FILE)
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    return out
+
+
+def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConfig, progress: bool) -> dict[str, Any]:
+    """AdamW on lisat_loss, linear warm-up then cosine decay; returns the record's loss fields."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from edgeperc.models.lisat import lisat_loss, splice_labels
+
+    config = model.config
+    rng = np.random.default_rng(train.seed + 1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    warmup = max(1, min(train.warmup_steps, train.steps // 4))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / train.steps))))
+    size = tuple(data.masks.shape[1:])
+    n = len(data.texts)
+    history: dict[str, list[float]] = {}
+    model.train()
+    start = time.perf_counter()
+    columns = (TextColumn("train lisat"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.3f} (ce {task.fields[ce]:.3f} bce {task.fields[bce]:.3f} "
+                          "dice {task.fields[dice]:.3f})"), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress) as bar:
+        job = bar.add_task("train", total=train.steps, loss=float("nan"), ce=float("nan"), bce=float("nan"),
+                           dice=float("nan"))
+        for _ in range(train.steps):
+            index = rng.choice(n, size=min(train.batch, n), replace=False)
+            ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], config.pad_token_id)
+            scenes = data.scene[index]
+            out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids,
+                        mask, size)
+            parts = lisat_loss(out, splice_labels(labels, ids, config), torch.from_numpy(data.masks[index]))
+            optimiser.zero_grad()
+            parts["loss"].backward()
+            optimiser.step()
+            schedule.step()
+            for k, v in parts.items():
+                history.setdefault(k, []).append(float(v.detach()))
+            recent = {k: float(np.mean(v[-20:])) for k, v in history.items()}
+            bar.update(job, advance=1, loss=recent["loss"], ce=recent["ce_loss"], bce=recent.get("mask_bce_loss", 0.0),
+                       dice=recent.get("mask_dice_loss", 0.0))
+    seconds = time.perf_counter() - start
+    model.eval()
+    window = max(1, min(20, train.steps // 5))
+    return {
+        "train_seconds": seconds,
+        "seconds_per_step": seconds / train.steps,
+        "loss_window_steps": window,
+        "first_loss": {k: float(np.mean(v[:window])) for k, v in history.items()},
+        "final_loss": {k: float(np.mean(v[-window:])) for k, v in history.items()},
+        "loss_curve": {k: [round(x, 5) for x in v] for k, v in history.items()},
+    }
