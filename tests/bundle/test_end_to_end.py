@@ -14,7 +14,7 @@ from edgeperc.cli import main
 
 from .conftest import BUILD, DEPTH_SKIP, HAS_DEPTH, ROOT, pipelines, tree_digest
 
-TINY_OPTIONS = ["--iterations", "1", "--warmup", "0", "--input-count", "1", "--frame-size", "barcode=256,depth=128",
+TINY_OPTIONS = ["--iterations", "1", "--warmup", "1", "--input-count", "1", "--frame-size", "barcode=256,depth=128",
                 "--tolerance", "50"]
 
 

@@ -96,6 +96,17 @@ def test_baseline_loads_and_flags_regressions(tmp_path):
     assert "baseline 60.0 ms" in checks["decode.p50 (baseline)"].message()
 
 
+def test_a_microsecond_baseline_gets_an_absolute_slack():
+    """20 % of 0.02 ms is timer noise: the limit is never tighter than BASELINE_SLACK_MS above it."""
+    from edgeperc.profiling.budgets import BASELINE_SLACK_MS
+
+    baseline = {"end_to_end": {"p50": 0.02}}
+    ok = baseline_checks("barcode", baseline, 0.2, summarise_latency([0.02 + BASELINE_SLACK_MS * 0.9] * 3), {})
+    slow = baseline_checks("barcode", baseline, 0.2, summarise_latency([0.02 + BASELINE_SLACK_MS * 1.1] * 3), {})
+    assert ok[0].passed and not slow[0].passed
+    assert ok[0].limit_ms == pytest.approx(0.02 + BASELINE_SLACK_MS)
+
+
 @pytest.mark.parametrize("content, words", [
     ("[1, 2", "not valid JSON"),
     ({"pipelines": {}}, "schema"),
