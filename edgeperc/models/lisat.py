@@ -377,9 +377,10 @@ def greedy_decode(model: LisatModel, images_clip: torch.Tensor, input_ids: torch
 
 
 def lisat_loss(output: LisatOutput, labels: torch.Tensor, gt_masks: torch.Tensor, ce_weight: float = 1.0,
-               bce_weight: float = 2.0, dice_weight: float = 0.5) -> dict[str, torch.Tensor]:
+               bce_weight: float = 2.0, dice_weight: float = 0.5, pos_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """LISAt's objective (eq. 6.1-6.3, weights of section 6.5): next-token CE over the spliced
-    ``labels`` (B, L') + per-pixel BCE and DICE of each <SEG>'s mask vs ``gt_masks`` (S, H, W) in {0, 1}."""
+    ``labels`` (B, L') + per-pixel BCE and DICE of each <SEG>'s mask vs ``gt_masks`` (S, H, W) in [0, 1]
+    (soft targets allowed); ``pos_weight`` > 1 weights the BCE of target pixels up (1: LISA's BCE)."""
     ce = F.cross_entropy(output.logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
                          ignore_index=IGNORE_INDEX)
     if output.mask_logits.shape[0] != gt_masks.shape[0]:
@@ -389,7 +390,8 @@ def lisat_loss(output: LisatOutput, labels: torch.Tensor, gt_masks: torch.Tensor
     if gt_masks.shape[0]:
         pred = output.mask_logits[:, 0].flatten(1).float()
         target = gt_masks.flatten(1).float()
-        bce = F.binary_cross_entropy_with_logits(pred, target, reduction="none").mean(1).mean()
+        weight = None if pos_weight == 1.0 else pred.new_tensor(pos_weight)
+        bce = F.binary_cross_entropy_with_logits(pred, target, reduction="none", pos_weight=weight).mean(1).mean()
         prob = pred.sigmoid()
         dice = (1 - (2 * (prob * target).sum(1) + 1e-6) / (prob.sum(1) + target.sum(1) + 1e-6)).mean()
         total = total + bce_weight * bce + dice_weight * dice

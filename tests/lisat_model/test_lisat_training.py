@@ -22,7 +22,9 @@ from edgeperc.models.lisat_training import (
     encode_batch,
     fit_lisat,
     iou_metrics,
+    mask_loss_inputs,
     save_trained_lisat,
+    seg_answer,
 )
 
 STEPS = 16
@@ -126,3 +128,43 @@ def test_bad_options_exit_3_naming_the_option(tmp_path, capsys, option, value):
 def test_bad_config_raises_config_error():
     with pytest.raises(ConfigError, match="--queries-per-image"):
         LisatTrainConfig(queries_per_image=0).check()
+
+
+def test_mask_loss_pooling_keeps_small_targets():
+    target = torch.zeros((1, 8, 8), dtype=torch.bool)
+    target[0, 1, 1] = True  # one pixel of a 4x4 cell
+    logits = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8)
+    same_logits, same_target = mask_loss_inputs(logits, target, 1)
+    assert same_logits is logits and same_target.dtype == torch.float32
+    pooled_logits, area = mask_loss_inputs(logits, target, 4, "area")
+    assert pooled_logits.shape == (1, 1, 2, 2) and area.shape == (1, 2, 2)
+    assert float(area[0, 0, 0]) == pytest.approx(1 / 16) and float(area.sum()) == pytest.approx(1 / 16)
+    assert float(pooled_logits[0, 0, 0, 0]) == pytest.approx(float(logits[0, 0, :4, :4].mean()))
+    _, full = mask_loss_inputs(logits, target, 4, "max")
+    assert full[0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_generator_answers_carry_the_model_seg_token(tiny_config, tokenizer):
+    data = build_query_set(2, 2, 128, 3, tiny_config.vision.image_size, tiny_config.sam.image_size)
+    assert data.answers is not None and len(data.answers) == len(data.texts)
+    assert all(a.count("<SEG>") == 1 and "[SEG]" not in a for a in data.answers)
+    assert seg_answer("It is the red vehicle. [SEG]") == "It is the red vehicle. <SEG>"
+    assert data.subset(np.array([1])).answers == [a for a, s in zip(data.answers, data.scene) if s == 1]
+    ids, _, labels = encode_batch(tokenizer, ["Segment the tree."], 0, ["It is the tree. <SEG>"])
+    assert tokenizer.seg_id in labels[0].tolist() and ids.shape == labels.shape
+
+
+def test_mask_objective_options_train():
+    train = LisatTrainConfig(steps=2, batch=2, scenes=2, queries_per_image=1, size=128, threads=1, warmup_steps=1,
+                             mask_loss_stride=4, mask_target_pool="max", pos_weight=10.0, dice_weight=2.0,
+                             answers="generator")
+    _, _, record = fit_lisat(train, progress=False)
+    assert record["train"]["mask_loss_stride"] == 4 and record["train"]["answers"] == "generator"
+    assert np.isfinite(record["final_loss"]["loss"]) and "mask_dice_loss" in record["final_loss"]
+
+
+@pytest.mark.parametrize("bad", [{"mask_loss_stride": 3}, {"mask_target_pool": "mean"}, {"answers": "free"},
+                                 {"pos_weight": 0.0}, {"dice_weight": -1.0}])
+def test_bad_mask_objective_options(bad):
+    with pytest.raises(ConfigError):
+        LisatTrainConfig(**bad).check()
