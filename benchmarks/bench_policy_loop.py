@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--demo-episodes", type=int, default=6)
     parser.add_argument("--tick-priority", type=int, default=None,
                         help="SCHED_FIFO priority of the tick thread (Linux, needs CAP_SYS_NICE); default: normal scheduling")
+    parser.add_argument("--sender", choices=("python", "native"), default="python",
+                        help="1 kHz sender: a Python thread, or the C++ thread of libedgeperc_joint_stream.so (cmake build)")
     parser.add_argument("--worker-nice", type=int, default=None, help="nice increment of the inference thread (default: the config's)")
     args = parser.parse_args()
     from bench_ynet_precisions import machine, write_section
@@ -120,7 +122,7 @@ def main() -> None:
 
     limits = load_panda_limits()
     guard = guard_cost_us(limits)
-    overrides = {"tick_priority": args.tick_priority}
+    overrides = {"tick_priority": args.tick_priority, "tick_sender": args.sender}
     if args.worker_nice is not None:
         overrides["worker_nice"] = args.worker_nice
     config = PolicyRuntimeConfig(timing="wall", **overrides)
@@ -136,12 +138,12 @@ def main() -> None:
               "max_ms": float(late_ms.max()), "ticks": int(late_ms.size), "misses": int(result.timing.misses),
               "held": int(result.timing.held), "step_work_p50_ms": float(np.median(work_ms)),
               "step_work_p99_ms": float(np.percentile(work_ms, 99)), "load_avg_1min": [load_before, load_after],
-              "tick_priority": config.tick_priority, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
+              "tick_priority": config.tick_priority, "tick_sender": config.tick_sender, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
     violations = len(result.stream().check(limits))
     record = {"inference_ms": infer_stats, "int8_speedup": speedup, "int8_drift": drift, "guard": guard, "jitter": jitter,
               "stream_violations": violations, "verdicts": result.verdicts(), "stops": [str(r) for r in result.stop_reasons()]}
     # Normal and real-time scheduling are two rows of evidence, kept side by side (own files, own section).
-    suffix = "" if config.tick_priority is None else "_fifo"
+    suffix = ("" if config.tick_sender == "python" else "_native") + ("" if config.tick_priority is None else "_fifo")
     (ROOT / "docs" / "benchmarks").mkdir(parents=True, exist_ok=True)
     (ROOT / "docs" / "benchmarks" / f"policy_loop{suffix}.json").write_text(json.dumps(record, indent=1) + "\n")
 
@@ -167,11 +169,16 @@ def main() -> None:
     command = f"python benchmarks/bench_policy_loop.py --steps {args.steps} --runs {args.runs}"
     command += f" --model {args.model}" if args.model else ""
     command += f" --tick-priority {args.tick_priority}" if args.tick_priority is not None else ""
+    command += " --sender native" if args.sender == "native" else ""
     command += f" --worker-nice {args.worker_nice}" if args.worker_nice is not None else ""
     scheduling = (f"SCHED_FIFO priority {config.tick_priority}" if config.tick_priority is not None
                   else "normal scheduling (no real-time priority)")
+    sender = ("a C++ pthread of libedgeperc_joint_stream.so (clock_nanosleep on CLOCK_MONOTONIC, no GIL; the plant "
+              "receives the sent commands in order before each observation)" if config.tick_sender == "native"
+              else "a Python thread")
     model_name = f"`{args.model.name}`" if args.model else "Shipped `rpt-policy-pick`"
     heading = "## Policy loop timing (10 Hz policy, 1 kHz guarded joint stream)"
+    heading += ", native (C++) sender" if config.tick_sender == "native" else ""
     heading += "" if config.tick_priority is None else f", tick thread SCHED_FIFO {config.tick_priority}"
     lines = [heading, "",
              f"Command: `{command}`  ",
@@ -179,7 +186,7 @@ def main() -> None:
               "(other jobs on the same cores)  "),
              (f"{model_name} on ONNX Runtime CPU (1 intra-op thread) in the inference worker thread (nice "
               f"+{config.worker_nice}; it only runs the model - the preprocessing runs on the planner); the loop on "
-              f"wall-clock time against a kinematic plant: the tick thread ({scheduling}) sleeps, then spins, to each "
+              f"wall-clock time against a kinematic plant: the tick thread ({sender}, {scheduling}) sleeps, then spins, to each "
               f"1 ms slot and sends the queued command, while the planner observes each step "
               f"{config.plan_lead_s * 1e3:.0f} ms ahead and queues its guarded, limited ticks; {jitter['ticks']} ticks. "
               "Lateness = how long after its 1 ms slot each tick's command went out; a miss = a slot lost (late by a "

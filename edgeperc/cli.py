@@ -285,7 +285,7 @@ def train(
     demos: Optional[Path] = typer.Option(None, help="rpt-policy: expert demos .npz (python -m edgeperc.sim.demos); default: generate."),
     episodes: int = typer.Option(50, help="rpt-policy: pick demos to generate when --demos is not given."),
     eval_episodes: int = typer.Option(0, help="rpt-policy: closed-loop episodes on unseen seeds after training."),
-    config: Optional[str] = typer.Option(None, help="rpt-policy: PolicyConfig overrides as JSON, e.g. '{\"layers\": 4}'."),
+    config: Optional[str] = typer.Option(None, help="rpt-policy: PolicyConfig overrides as JSON, e.g. '{\"layers\": 4}'; lisat: LisatConfig overrides, e.g. '{\"sam\": {\"patch_size\": 8}}'."),
     init: Optional[Path] = typer.Option(None, help="rpt-policy: fine-tune from this checkpoint (keeps its config and statistics)."),
     scenes: int = typer.Option(16, help="lisat: generated aerial scenes (a fifth held out, at least one)."),
     queries_per_image: int = typer.Option(3, "--queries-per-image", help="lisat: queries per scene, each on another target."),
@@ -302,7 +302,8 @@ def train(
         given = {"seed": seed, "steps": steps, "batch": batch, "lr": lr}
         lisat = LisatTrainConfig(scenes=scenes, queries_per_image=queries_per_image, size=size, threads=threads,
                                  **{k: v for k, v in given.items() if v is not None})
-        record = train_lisat(out, lisat, command=" ".join(["edgeperc", *sys.argv[1:]]))
+        overrides = _parse_json(config, "--config") or None
+        record = train_lisat(out, lisat, overrides, command=" ".join(["edgeperc", *sys.argv[1:]]))
         held = record["held_out_metrics"]
         console.print(f"[green]wrote[/green] {out}; " + (f"held-out gIoU {held['greedy']['all']['giou']:.3f}, <SEG> in "
                       f"{held['seg_answer_fraction']:.2f} of the answers" if held else "no held-out queries"))

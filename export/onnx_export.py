@@ -12,9 +12,10 @@ import io
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -25,7 +26,13 @@ from edgeperc.export.parity import check_parity
 import edgeperc
 from edgeperc.errors import ConfigError, ModelFileError, ParityError
 from edgeperc.hashing import sha256_file
-from edgeperc.manifest import Manifest, Normalisation, read_manifest, value_info_spec, write_manifest
+from edgeperc.manifest import (
+    Manifest,
+    Normalisation,
+    read_manifest,
+    value_info_spec,
+    write_manifest,
+)
 from edgeperc.onnx_io import save_onnx
 
 MIN_OPSET = 17
@@ -68,14 +75,20 @@ def _torch_reference(module: Any, input_names: list[str], output_names: list[str
     return run
 
 
-def torch_to_onnx(module: Any, example: dict[str, np.ndarray], input_names: list[str], output_names: list[str], dynamic_batch: bool, opset: int) -> onnx.ModelProto:
-    """torch.onnx.export (TorchScript exporter: stable op set for TensorRT) into memory."""
+def torch_to_onnx(module: Any, example: dict[str, np.ndarray], input_names: list[str], output_names: list[str], dynamic_batch: bool, opset: int,
+                  dynamic_axes: dict[str, dict[int, str]] | None = None) -> onnx.ModelProto:
+    """torch.onnx.export (TorchScript exporter: stable op set for TensorRT) into memory.
+
+    ``dynamic_axes`` (name -> {axis: symbol}) replaces the batch-only axes, for graphs whose
+    dynamic dimension is a sequence length (LISAt's prefill / decode)."""
     import torch
 
     if opset < MIN_OPSET:
         raise ConfigError(f"opset {opset} is too old: edgeperc exports opset >= {MIN_OPSET}")
     args = tuple(torch.from_numpy(example[name]) for name in input_names)
     axes = {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
+    if dynamic_axes is not None:
+        axes = dynamic_axes
     buffer = io.BytesIO()
     # The TorchScript exporter is deprecated upstream but still gives the plainest graphs for
     # TensorRT's parser (no functions, folded shapes); its deprecation notice is noise for users.

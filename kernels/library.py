@@ -58,17 +58,25 @@ def _declare(lib: ctypes.CDLL, prefix: str, suffix: str) -> None:
         fn.argtypes, fn.restype = args, c_int32
 
 
-@functools.cache
-def load(name: str) -> ctypes.CDLL:
-    """Load (once) and declare the C ABI; refuses a library built from other headers."""
+def open_library(name: str, abi_symbol: str, abi_version: int) -> ctypes.CDLL:
+    """Find and open ``name``; BackendUnavailableError (with the build command) when it is missing,
+    does not load, or reports another ABI than ``abi_version`` through ``abi_symbol()``."""
     path = find_library(name)
     try:
         lib = ctypes.CDLL(str(path))
     except OSError as exc:
         raise BackendUnavailableError(f"cannot load {path}: {exc}") from exc
-    lib.ep_abi_version.restype = c_int32
-    if lib.ep_abi_version() != ABI_VERSION:
-        raise BackendUnavailableError(f"{path} has ABI {lib.ep_abi_version()}, expected {ABI_VERSION}: rebuild it ({BUILD_HINT})")
+    abi = getattr(lib, abi_symbol)
+    abi.restype = c_int32
+    if abi() != abi_version:
+        raise BackendUnavailableError(f"{path} has ABI {abi()}, expected {abi_version}: rebuild it ({BUILD_HINT})")
+    return lib
+
+
+@functools.cache
+def load(name: str) -> ctypes.CDLL:
+    """Load (once) and declare the C ABI; refuses a library built from other headers."""
+    lib = open_library(name, "ep_abi_version", ABI_VERSION)
     if name == CUDA_LIB:
         _declare(lib, "ep_cuda_", "_host")
         extra = {"mask_components": [_P, _L, _P]}  # workspace, workspace_bytes, then the stream

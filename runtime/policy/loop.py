@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import gc
 import math
+import os
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from edgeperc.runtime.policy.chunks import (
@@ -56,6 +58,7 @@ from edgeperc.runtime.policy.interpolate import (
     ramp_fractions,
 )
 from edgeperc.runtime.policy.limits import DT_S, N_JOINTS, PandaLimits
+from edgeperc.runtime.policy.native_ticker import NativeTicker
 from edgeperc.runtime.policy.plants import Plant, PlantObservation
 from edgeperc.runtime.policy.policies import Policy, PolicyInput
 from edgeperc.runtime.policy.stream_check import CommandStream
@@ -73,9 +76,15 @@ from edgeperc.runtime.policy.watchdog import (
 from edgeperc.runtime.policy.worker import InferenceWorker, Job, Result, Timing
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edgeperc.errors import ConfigError, EdgepercError, InvalidInputError
+from edgeperc.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    EdgepercError,
+    InvalidInputError,
+)
 from edgeperc.targets import format_validation_error
 
+TickSender = Literal["python", "native"]
 ACTION_DIM = N_JOINTS + 1  # 7 joint deltas (rad) + gripper width (m)
 
 
@@ -124,6 +133,17 @@ class PolicyRuntimeConfig(BaseModel):
     )
     tick_priority: int | None = Field(
         None, ge=1, le=99, description="wall timing (Linux): SCHED_FIFO priority of the tick thread; None = normal"
+    )
+    tick_cpu: int | None = Field(
+        None, ge=0, le=1023,
+        description="wall timing, native sender (Linux): pin the tick thread to this CPU and the rest of the process "
+        "(planner, inference) to the others; None = no pinning",
+    )
+    lock_memory: bool = Field(False, description="wall timing, native sender: mlockall, no page faults on the tick path")
+    tick_sender: TickSender = Field(
+        "python",
+        description="wall timing: the 1 kHz sender - 'python' (a Python thread) or 'native' (the C++ thread of "
+        "libedgeperc_joint_stream.so, outside the GIL; build it with cmake)",
     )
     watchdog: WatchdogConfig = WatchdogConfig()
 
@@ -285,6 +305,23 @@ def _mask(flags: tuple[Flag, ...]) -> int:
 def _tracking_error(command: np.ndarray, ref: np.ndarray) -> float:
     """Largest joint distance (rad) between a tick's command and the reference it tracked."""
     return float(np.abs(command - ref).max())
+
+
+def _keep_off_tick_cpu(tick_cpu: int | None) -> set[int] | None:
+    """Pin the calling thread (and the threads it starts) to every allowed CPU but ``tick_cpu``;
+    returns the CPUs to restore, None when nothing changed. ConfigError when that leaves none."""
+    if tick_cpu is None:
+        return None
+    if not hasattr(os, "sched_setaffinity"):
+        raise ConfigError(f"tick_cpu: CPU pinning is Linux-only (this is {sys.platform}); set tick_cpu: null")
+    allowed = os.sched_getaffinity(0)
+    if tick_cpu not in allowed:
+        raise ConfigError(f"tick_cpu: CPU {tick_cpu} is not one this process may use ({sorted(allowed)})")
+    others = allowed - {tick_cpu}
+    if not others:
+        raise ConfigError(f"tick_cpu: pinning the ticks to CPU {tick_cpu} leaves no CPU for planning and inference")
+    os.sched_setaffinity(0, others)
+    return allowed
 
 
 def _freeze_gc() -> bool:
@@ -523,16 +560,22 @@ class ControlLoop:
         past[:, -1] = width
         self._warm_up(PolicyInput(0, first.time_s, q_start.copy(), first.gripper_width_m, first.image, past.copy()))
 
-        worker = InferenceWorker(self.policy, cfg.period_s, cfg.timing, cfg.sim_latency_s, cfg.latency_scale,
-                                 nice=cfg.worker_nice if cfg.timing == "wall" else 0)
-        plan = _Planner(self, steps, first, width, past, worker)
+        # Pinned before the worker starts: its thread inherits this thread's CPUs (the tick's excluded).
+        restore = _keep_off_tick_cpu(cfg.tick_cpu) if cfg.timing == "wall" and cfg.tick_sender == "native" else None
         try:
-            if cfg.timing == "wall":
-                ticks, timing = self._run_wall(plan)
-            else:
-                ticks, timing = self._run_sim(plan), None
+            worker = InferenceWorker(self.policy, cfg.period_s, cfg.timing, cfg.sim_latency_s, cfg.latency_scale,
+                                     nice=cfg.worker_nice if cfg.timing == "wall" else 0)
+            plan = _Planner(self, steps, first, width, past, worker)
+            try:
+                if cfg.timing == "wall":
+                    ticks, timing = self._run_wall(plan)
+                else:
+                    ticks, timing = self._run_sim(plan), None
+            finally:
+                worker.close()
         finally:
-            worker.close()
+            if restore is not None:
+                os.sched_setaffinity(0, restore)
         q_c, gripper_c, tick_flags = ticks
         return RunResult(
             config=cfg,
@@ -602,16 +645,28 @@ class ControlLoop:
         # one. Unless it says it allows that (``thread_safe = True``), the two are serialised.
         plant_lock = None if getattr(plant, "thread_safe", False) else threading.Lock()
         observe_lock: AbstractContextManager = plant_lock if plant_lock is not None else nullcontext()
-        ticker = Ticker(plant, limits, plan.state, plan.width_cmd, (plan.last_step + 1) * n_ticks, _FLAG_BIT,
-                        cfg.spin_s, plant_lock, cfg.tick_priority)
+        max_ticks = (plan.last_step + 1) * n_ticks
+        ticker: Ticker | NativeTicker
+        if cfg.tick_sender == "native":
+            try:
+                ticker = NativeTicker(plant, limits, plan.state, plan.width_cmd, max_ticks, _FLAG_BIT, cfg.spin_s,
+                                      cfg.tick_priority, cfg.tick_cpu, cfg.lock_memory)
+            except BackendUnavailableError as exc:
+                raise ConfigError(f"tick_sender: native: {exc}") from exc
+        else:
+            ticker = Ticker(plant, limits, plan.state, plan.width_cmd, max_ticks, _FLAG_BIT, cfg.spin_s, plant_lock,
+                            cfg.tick_priority)
         work: list[float] = []
         frozen = _freeze_gc()
         try:
             try:
                 ticker.start(max(lead, 1) * DT_S)
             except OSError as exc:
+                if cfg.tick_sender == "native" and not isinstance(exc, PermissionError):
+                    raise ConfigError(f"tick_cpu: {exc}") from exc
                 raise ConfigError(
-                    f"tick_priority: cannot run the tick thread at SCHED_FIFO priority {cfg.tick_priority} ({exc}); "
+                    f"tick_priority/lock_memory: cannot run the tick thread at SCHED_FIFO priority {cfg.tick_priority} "
+                    f"(lock_memory {cfg.lock_memory}) ({exc}); "
                     f"it needs CAP_SYS_NICE or an rtprio limit (e.g. /etc/security/limits.conf), or set tick_priority: null"
                 ) from exc
             for s in range(plan.last_step + 1):
@@ -620,6 +675,8 @@ class ControlLoop:
                     ticker.quiet(_BIG_PIECE_S)
                 begin = time.perf_counter()
                 if s:
+                    if isinstance(ticker, NativeTicker):
+                        ticker.sync_plant()  # the commands sent so far reach the plant, in order
                     with observe_lock:
                         obs, ok = _observe(plant)
                 else:

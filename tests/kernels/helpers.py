@@ -1,10 +1,12 @@
-"""Shared by tests/kernels and tests/gpu: build the host library once, and input strategies."""
+"""Shared by tests/kernels, tests/gpu and tests/policy: build a CMake library once, and input strategies."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -14,30 +16,40 @@ from hypothesis import strategies as st
 from edgeperc.errors import BackendUnavailableError
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
-def ensure_host_library():
-    """The host KernelLibrary; builds it with CMake (host target only, no nvcc) when missing."""
-    from edgeperc.kernels.host import host_library
-    from edgeperc.kernels.library import load
-
+def ensure_cmake_target(target: str, load: Callable[[], T], clear: Callable[[], None]) -> T:
+    """``load()``, after building ``target`` with CMake (no nvcc needed) when it fails as missing;
+    ``clear`` drops the loader's cache before the second try."""
     try:
-        return host_library()
+        return load()
     except BackendUnavailableError as first:
         missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
         if missing:
-            pytest.skip(f"host kernel library not built and {', '.join(missing)} not found ({first})")
+            pytest.skip(f"{target} not built and {', '.join(missing)} not found ({first})")
     build = ROOT / "build"
-    steps = [["cmake", "--build", str(build), "--target", "edgeperc_kernels_host", "-j2"]]
+    steps = [["cmake", "--build", str(build), "--target", target, "-j2"]]
     if not (build / "CMakeCache.txt").exists():
         steps.insert(0, ["cmake", "-S", str(ROOT), "-B", str(build)])
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             pytest.fail(f"{' '.join(step)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    load.cache_clear()
-    host_library.cache_clear()
-    return host_library()
+    clear()
+    return load()
+
+
+def ensure_host_library():
+    """The host KernelLibrary; builds it with CMake (host target only) when missing."""
+    from edgeperc.kernels.host import host_library
+    from edgeperc.kernels.library import load
+
+    def clear() -> None:
+        load.cache_clear()
+        host_library.cache_clear()
+
+    return ensure_cmake_target("edgeperc_kernels_host", host_library, clear)
 
 
 @st.composite

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from edgeperc.runtime.policy import adversaries as adv
 from edgeperc.runtime.policy import ticker as ticker_module
-from edgeperc.runtime.policy.guard import LimiterState, limit_tick
+from edgeperc.runtime.policy.guard import Flag, LimiterState, limit_tick
 from edgeperc.runtime.policy.limits import DT_S
 from edgeperc.runtime.policy.loop import _FLAG_BIT, run_policy, validate_runtime_config
 from edgeperc.runtime.policy.plants import KinematicPlant, PlantObservation
@@ -134,10 +134,25 @@ def test_a_tick_priority_that_cannot_be_had_is_refused_before_motion(monkeypatch
 # --- the ticker on its own ---------------------------------------------------------------------------
 
 
-def test_the_ticker_holds_when_starved_and_the_planner_takes_its_rows_over():
+def _ticker_class(sender: str) -> type:
+    if sender == "python":
+        return Ticker
+    from edgeperc.runtime.policy import native_ticker
+
+    from tests.kernels.helpers import ensure_cmake_target
+
+    lib = native_ticker.joint_stream_library
+    ensure_cmake_target("edgeperc_joint_stream", lib, lib.cache_clear)
+    return native_ticker.NativeTicker
+
+
+@pytest.mark.parametrize("sender", ["python", "native"])
+def test_the_ticker_holds_when_starved_and_the_planner_takes_its_rows_over(sender):
+    """Both senders: held at first (no rows yet), the planner takes the held rows over and continues
+    the chain from them, then its own rows go out; the plant got every command."""
     plant = KinematicPlant(READY)
     start = LimiterState.at_rest(READY)
-    ticker = Ticker(plant, LIMITS, start, 0.04, max_ticks=40, bits=_FLAG_BIT)
+    ticker = _ticker_class(sender)(plant, LIMITS, start, 0.04, max_ticks=40, bits=_FLAG_BIT)
     goal = READY + 0.002
     ticker.start(delay_s=DT_S)
     time.sleep(0.006)  # nothing pushed: the first slots are held (at rest, no reference: stay there)
@@ -155,13 +170,14 @@ def test_the_ticker_holds_when_starved_and_the_planner_takes_its_rows_over():
             adopted.append(index)
         state = row.state
     ticker.finish(timeout_s=1.0)
-    held = ticker.held[:40]
+    held = ticker.held[:40].astype(bool)
     assert ticker.sent == 40 and adopted == list(np.flatnonzero(held)) and adopted[0] == 0
     first_planned = int(held.argmin())
     assert first_planned >= 3 and not held[first_planned:].any()  # held at first, then the planner's rows
     assert (ticker.q_c[:first_planned] == READY).all()  # held at rest: no reference yet
     assert_clean(ticker.q_c[:40], LIMITS, READY)
     np.testing.assert_array_equal(plant.q_rad, ticker.q_c[39])
+    assert plant.ticks == 40 and ticker.masks[0] & _FLAG_BIT[Flag.STOPPING]  # held without a reference: a stop
 
 
 # --- the inference worker -------------------------------------------------------------------------------

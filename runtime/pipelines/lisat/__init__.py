@@ -1,0 +1,1 @@
+"""LISAt (reasoning segmentation) from its decomposed ONNX graphs: pure stages around backends."""
