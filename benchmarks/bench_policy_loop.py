@@ -103,6 +103,9 @@ def main() -> None:
                         help="SCHED_FIFO priority of the tick thread (Linux, needs CAP_SYS_NICE); default: normal scheduling")
     parser.add_argument("--sender", choices=("python", "native"), default="python",
                         help="1 kHz sender: a Python thread, or the C++ thread of libedgeperc_joint_stream.so (cmake build)")
+    parser.add_argument("--tick-cpu", type=int, default=None,
+                        help="native sender: pin the tick thread to this CPU and the rest of the process to the others")
+    parser.add_argument("--lock-memory", action="store_true", help="native sender: mlockall before starting")
     parser.add_argument("--worker-nice", type=int, default=None, help="nice increment of the inference thread (default: the config's)")
     args = parser.parse_args()
     from bench_ynet_precisions import machine, write_section
@@ -122,7 +125,8 @@ def main() -> None:
 
     limits = load_panda_limits()
     guard = guard_cost_us(limits)
-    overrides = {"tick_priority": args.tick_priority, "tick_sender": args.sender}
+    overrides = {"tick_priority": args.tick_priority, "tick_sender": args.sender, "tick_cpu": args.tick_cpu,
+                 "lock_memory": args.lock_memory}
     if args.worker_nice is not None:
         overrides["worker_nice"] = args.worker_nice
     config = PolicyRuntimeConfig(timing="wall", **overrides)
@@ -138,7 +142,8 @@ def main() -> None:
               "max_ms": float(late_ms.max()), "ticks": int(late_ms.size), "misses": int(result.timing.misses),
               "held": int(result.timing.held), "step_work_p50_ms": float(np.median(work_ms)),
               "step_work_p99_ms": float(np.percentile(work_ms, 99)), "load_avg_1min": [load_before, load_after],
-              "tick_priority": config.tick_priority, "tick_sender": config.tick_sender, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
+              "tick_priority": config.tick_priority, "tick_sender": config.tick_sender, "tick_cpu": config.tick_cpu,
+              "lock_memory": config.lock_memory, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
     violations = len(result.stream().check(limits))
     record = {"inference_ms": infer_stats, "int8_speedup": speedup, "int8_drift": drift, "guard": guard, "jitter": jitter,
               "stream_violations": violations, "verdicts": result.verdicts(), "stops": [str(r) for r in result.stop_reasons()]}
@@ -170,9 +175,13 @@ def main() -> None:
     command += f" --model {args.model}" if args.model else ""
     command += f" --tick-priority {args.tick_priority}" if args.tick_priority is not None else ""
     command += " --sender native" if args.sender == "native" else ""
+    command += f" --tick-cpu {args.tick_cpu}" if args.tick_cpu is not None else ""
+    command += " --lock-memory" if args.lock_memory else ""
     command += f" --worker-nice {args.worker_nice}" if args.worker_nice is not None else ""
     scheduling = (f"SCHED_FIFO priority {config.tick_priority}" if config.tick_priority is not None
                   else "normal scheduling (no real-time priority)")
+    scheduling += f", pinned to CPU {config.tick_cpu} (planner and inference on the other CPUs)" if config.tick_cpu is not None else ""
+    scheduling += ", memory locked (mlockall)" if config.lock_memory else ""
     sender = ("a C++ pthread of libedgeperc_joint_stream.so (clock_nanosleep on CLOCK_MONOTONIC, no GIL; the plant "
               "receives the sent commands in order before each observation)" if config.tick_sender == "native"
               else "a Python thread")

@@ -291,6 +291,7 @@ def train(
     queries_per_image: int = typer.Option(3, "--queries-per-image", help="lisat: queries per scene, each on another target."),
     size: int = typer.Option(256, help="lisat: side of the generated scenes in px (a multiple of 16, >= 128)."),
     threads: int = typer.Option(1, help="lisat: torch CPU threads while training."),
+    answers: str = typer.Option("fixed", help="lisat: answer text - fixed (LISA's 'Sure, it is <SEG>.') or generator (the query's own answer naming the target, then <SEG>)."),
 ) -> None:
     """Reference training on the family's synthetic data (CPU; not part of CI)."""
     from edgeperc.models.registry import get_family
@@ -300,7 +301,7 @@ def train(
         from edgeperc.models.lisat_training import LisatTrainConfig, train_lisat
 
         given = {"seed": seed, "steps": steps, "batch": batch, "lr": lr}
-        lisat = LisatTrainConfig(scenes=scenes, queries_per_image=queries_per_image, size=size, threads=threads,
+        lisat = LisatTrainConfig(scenes=scenes, queries_per_image=queries_per_image, size=size, threads=threads, answers=answers,
                                  **{k: v for k, v in given.items() if v is not None})
         overrides = _parse_json(config, "--config") or None
         record = train_lisat(out, lisat, overrides, command=" ".join(["edgeperc", *sys.argv[1:]]))
@@ -387,6 +388,12 @@ app.add_typer(calibrate_app, name="calibrate")
 from edgeperc.cli_policy import policy_app  # noqa: E402  (Franka policy runtime, issue 5)
 
 app.add_typer(policy_app, name="policy")
+
+
+from edgeperc.cli_lisat import lisat_app, segment  # noqa: E402  (language-queried segmentation, issue 6)
+
+app.command()(segment)
+app.add_typer(lisat_app, name="lisat")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

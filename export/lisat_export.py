@@ -33,6 +33,7 @@ from edgeperc.lisat_manifest import (
     KvCacheLayout,
     LisatManifest,
     TokenIds,
+    read_lisat_manifest,
     verify_lisat_manifest,
     write_lisat_manifest,
 )
@@ -55,7 +56,7 @@ def _to_numpy(example: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.detach().numpy() for k, v in example.items()}
 
 
-def _export_graph(spec: GraphSpec, opset: int, graph_fields: dict[str, Any]) -> onnx.ModelProto:
+def export_graph(spec: GraphSpec, opset: int, graph_fields: dict[str, Any]) -> onnx.ModelProto:
     """One wrapper -> checked, folded ONNX with its own embedded manifest."""
     # The tracer's warnings are about Python branches frozen at trace time: input shape checks
     # (static here) and SDPA's is_causal (q_length > 1), causal in prefill and not in the
@@ -121,7 +122,7 @@ def export_lisat(model: LisatModel, out_dir: str | Path, tokenizer_path: str | P
         task = bar.add_task("export", total=len(specs), graph="")
         for spec in specs:
             bar.update(task, graph=spec.name)
-            proto = _export_graph(spec, opset, graph_fields)
+            proto = export_graph(spec, opset, graph_fields)
             path = save_onnx(proto, out_dir / f"{spec.name}.onnx")
             embedded = read_manifest(proto)
             graphs[spec.name] = GraphEntry(file=path.name, sha256=sha256_file(path), inputs=embedded.inputs,
@@ -238,3 +239,28 @@ def check_lisat_parity(model: LisatModel, out_dir: str | Path, examples: Sequenc
     return {"graphs": graphs, "max_abs_diff": {g: max(d.values()) for g, d in graphs.items()},
             "tokens_equal": all(e["tokens_equal"] for e in per_example),
             "mask_iou": min((e["mask_iou"] for e in per_example), default=float("nan")), "examples": per_example}
+
+
+def parity_examples(model: LisatModel, out_dir: str | Path, count: int = 3, seed: int = 4242) -> list[dict[str, torch.Tensor]]:
+    """``count`` generated aerial scenes with one templated query each, preprocessed as the runtime
+    does and tokenized with the export's tokenizer: inputs for check_lisat_parity."""
+    from edgeperc.models.lisat_preprocess import preprocess_clip, preprocess_sam
+    from edgeperc.models.lisat_tokenizer import load_tokenizer, seg_prompt
+    from edgeperc.synth.aerial import aerial_recipe, render_aerial
+    from edgeperc.synth.aerial_queries import generate_queries, scene_geometry
+
+    manifest = read_lisat_manifest(out_dir)
+    if manifest.tokenizer is None:
+        raise ConfigError(f"{out_dir}: the export has no tokenizer to build parity prompts with")
+    tokenizer = load_tokenizer(Path(out_dir) / manifest.tokenizer.file)
+    side = int(manifest.sam.size[0])
+    examples = []
+    for k in range(count):
+        rng_seed = seed + k
+        scene = render_aerial(np.random.default_rng(rng_seed), aerial_recipe("default", (side, side)))
+        query = generate_queries(scene, np.random.default_rng([rng_seed, 1]), 1, geometry=scene_geometry(scene))[0]
+        ids = tokenizer.encode(seg_prompt(query.text), add_bos=True)
+        examples.append({"images_clip": torch.from_numpy(preprocess_clip(scene.image, int(manifest.clip.size[0]))[None]),
+                         "images_sam": torch.from_numpy(preprocess_sam(scene.image, side)[None]),
+                         "input_ids": torch.tensor([ids], dtype=torch.int64)})
+    return examples

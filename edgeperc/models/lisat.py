@@ -68,6 +68,7 @@ def sam_modeling() -> Any:
     package = types.ModuleType("segment_anything")
     package.__path__ = list(spec.submodule_search_locations)  # type: ignore[union-attr]
     package.__file__ = spec.origin  # type: ignore[union-attr]
+    package.__spec__ = spec  # so that later find_spec("segment_anything") calls still answer
     sys.modules["segment_anything"] = package
     return importlib.import_module("segment_anything.modeling")
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from edgeperc.errors import ConfigError
 from edgeperc.models.torch_threads import torch_threads
+from edgeperc.models.lisat_preprocess import preprocess_clip, preprocess_sam  # noqa: F401 - re-exported
 
 MAX_QUERIES_PER_IMAGE = 32
 ANSWER_TOKENS_MAX = 16  # greedy decoding budget for the held-out answers ("Sure, it is <SEG>." is 6 + </s>)
@@ -137,32 +138,6 @@ class AerialQuerySet:
                               [t for t, k in zip(self.texts, keep) if k], self.area_px[keep], self.masks[keep],
                               [self.scene_seeds[int(s)] for s in scenes],
                               None if self.answers is None else [a for a, k in zip(self.answers, keep) if k])
-
-
-def preprocess_clip(image: np.ndarray, side: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, side, side) float32, CLIP-normalised (a square image: resize only)."""
-    import cv2
-
-    from edgeperc.models.lisat_config import clip_normalisation
-    from edgeperc.preprocess import normalise_images
-
-    resized = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    return normalise_images(resized[None], clip_normalisation())[0]
-
-
-def preprocess_sam(image: np.ndarray, side: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, side, side) float32: SAM's ResizeLongestSide, normalisation, zero padding."""
-    import cv2
-
-    from edgeperc.models.lisat_config import sam_normalisation, sam_resize_hw
-    from edgeperc.preprocess import normalise_images
-
-    h, w = sam_resize_hw(image.shape[:2], side)
-    interpolation = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (w, h), interpolation=interpolation)
-    out = np.zeros((3, side, side), np.float32)
-    out[:, :h, :w] = normalise_images(resized[None], sam_normalisation())[0]
-    return out
 
 
 def build_query_set(scenes: int, queries_per_image: int, size: int, seed: int, clip_side: int,

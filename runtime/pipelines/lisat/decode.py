@@ -6,7 +6,8 @@ ONNX Runtime, the runtime on whichever backend a target asks for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,10 +52,14 @@ def _kv_feeds(outputs: Mapping[str, np.ndarray], layers: int) -> dict[str, np.nd
 
 
 def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest, input_ids: np.ndarray,
-                         image_tokens: np.ndarray, max_new_tokens: int, stop_at_seg: bool = True) -> GreedyResult:
+                         image_tokens: np.ndarray, max_new_tokens: int, stop_at_seg: bool = True,
+                         on_token: Callable[[int], None] | None = None,
+                         timings: dict[str, float] | None = None) -> GreedyResult:
     """(1, L) int64 prompt ids holding one image placeholder + (1, N, d) image tokens (``vision``'s
     output) -> greedy new tokens, stopping after EOS, after the first <SEG> if ``stop_at_seg``, or at
-    ``max_new_tokens``. Uses the ``embed``, ``prefill`` and ``decode`` runners.
+    ``max_new_tokens``. Uses the ``embed``, ``prefill`` and ``decode`` runners. ``on_token(id)`` is
+    called as each token is chosen (streaming); ``timings`` gets ``prefill_s`` (embed + prefill),
+    ``decode_s`` (embed + decode, all steps) and ``decode_steps``.
 
     Same arithmetic as models.lisat.greedy_decode: argmax of the last logits (first index on ties),
     the hidden state returned beside those logits is the one that emitted the token.
@@ -66,15 +71,19 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
     image_tokens = np.asarray(image_tokens, np.float32)
     if image_tokens.ndim != 3 or image_tokens.shape[:2] != (1, t.n_image_tokens):
         raise InvalidInputError(f"image_tokens must be (1, {t.n_image_tokens}, d), got shape {image_tokens.shape}")
+    begin = time.perf_counter()
     text = runners["embed"].infer({"input_ids": ids})["embeddings"]
     embeds = splice_image_tokens(text, ids, t.image_token_id, image_tokens)
     out = runners["prefill"].infer({"inputs_embeds": embeds})
+    prefill_s, decode_s, steps = time.perf_counter() - begin, 0.0, 0
     tokens: list[int] = []
     emitted: list[np.ndarray] = []
     seg_hidden = None
     for _ in range(max_new_tokens):
         token = int(out["logits"][0].argmax())
         tokens.append(token)
+        if on_token is not None:
+            on_token(token)
         emitted.append(out["hidden"][0])
         if token == t.seg_token_id and seg_hidden is None:
             seg_hidden = out["hidden"][:1].copy()
@@ -82,6 +91,10 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
                 break
         if token == t.eos_id or len(tokens) == max_new_tokens:
             break
+        begin = time.perf_counter()
         step = runners["embed"].infer({"input_ids": np.array([[token]], np.int64)})["embeddings"]
         out = runners["decode"].infer({"inputs_embeds": step, **_kv_feeds(out, manifest.kv_cache.layers)})
+        decode_s, steps = decode_s + time.perf_counter() - begin, steps + 1
+    if timings is not None:
+        timings.update(prefill_s=prefill_s, decode_s=decode_s, decode_steps=steps)
     return GreedyResult(np.array(tokens, np.int64), np.stack(emitted), seg_hidden)
