@@ -390,9 +390,10 @@ from edgeperc.cli_policy import policy_app  # noqa: E402  (Franka policy runtime
 app.add_typer(policy_app, name="policy")
 
 
-from edgeperc.cli_lisat import lisat_app, segment  # noqa: E402  (language-queried segmentation, issue 6)
+from edgeperc.cli_lisat import eval_lisat, lisat_app, segment  # noqa: E402  (language-queried segmentation, issue 6)
 
 app.command()(segment)
+eval_app.command("lisat")(eval_lisat)
 app.add_typer(lisat_app, name="lisat")
 
 

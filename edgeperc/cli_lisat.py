@@ -143,3 +143,92 @@ def check_export_parity(checkpoint: Path, out: Path) -> dict:
         raise ParityError(f"LISAt export {out} differs from PyTorch: tokens equal {report['tokens_equal']}, "
                           f"mask IoU min {report['mask_iou']:.4f} (need >= 0.99)")
     return report
+
+
+def _plot_eval(record: dict, path: Path) -> None:
+    """Per-graph latency (FP32 vs compressed) and gIoU per size split, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = {k: record[k] for k in ("fp32", "compressed") if record.get(k)}
+    stages = ["vision_ms", "mask_encoder_ms", "prefill_ms", "decode_per_token_ms", "mask_ms"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / max(1, len(runs))
+    for i, (name, run) in enumerate(runs.items()):
+        values = [run["latency_ms"].get(s) or 0.0 for s in stages]
+        ax1.bar(np.arange(len(stages)) + i * width, values, width, label=name)
+        splits = ["all", "small", "large"]
+        ax2.bar(np.arange(3) + i * width, [run["metrics"][s]["giou"] or 0.0 for s in splits], width, label=name)
+    ax1.set_xticks(np.arange(len(stages)) + 0.4 - width / 2, [s.replace("_ms", "").replace("_", "\n") for s in stages])
+    ax1.set_ylabel("median ms (ONNX Runtime CPU)")
+    ax1.set_title("latency per graph")
+    ax1.legend()
+    ax2.set_xticks(np.arange(3) + 0.4 - width / 2, ["All", "Small (<500 px²)", "Large"])
+    ax2.set_ylabel("gIoU")
+    ax2.set_title("held-out generated scenes")
+    ax2.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def eval_lisat(
+    model: Optional[Path] = typer.Option(None, help="LISAt checkpoint (default: the shipped tiny LISAt); exported FP32 and compressed via the cache."),
+    fp32: Optional[Path] = typer.Option(None, help="FP32 export folder (instead of exporting --model)."),
+    compressed: Optional[Path] = typer.Option(None, help="Compressed export folder (instead of compressing --model)."),
+    scenes: int = typer.Option(24, help="Held-out generated scenes."),
+    queries_per_image: int = typer.Option(3, "--queries-per-image", help="Queries per scene."),
+    seed: int = typer.Option(9000, help="Held-out seed (training scenes come from seed 0)."),
+    threads: int = typer.Option(1, help="ONNX Runtime intra-op threads per graph (1: a drone core's view)."),
+    as_json: bool = typer.Option(False, "--json", help="The whole record as JSON on stdout."),
+    plot: Optional[Path] = typer.Option(None, help="Write a latency / gIoU comparison PNG here."),
+) -> None:
+    """FP32 vs compressed on held-out generated scenes: gIoU/cIoU All/Small/Large, weight bytes,
+    per-graph latency, peak memory, with Table 6.2 / D.4 quoted beside them."""
+    from rich.table import Table
+
+    from edgeperc.evaluation.lisat import PAPER, STATEMENT, compare, evaluate_in_child
+    from edgeperc.lisat_exports import resolve_lisat_export
+
+    console = Console(stderr=as_json, soft_wrap=True)
+    folders = {"fp32": fp32 or resolve_lisat_export(model, "fp32", progress=not as_json),
+               "compressed": compressed or resolve_lisat_export(model, "compressed", progress=not as_json)}
+    options = {"scenes": scenes, "queries_per_image": queries_per_image, "seed": seed, "threads": threads}
+    record: dict = {}
+    for name, folder in folders.items():
+        console.print(f"evaluating {name}: {folder} ({scenes} scenes x {queries_per_image} queries, {threads} thread)")
+        record[name] = evaluate_in_child(folder, **options)
+    record["comparison"] = compare(record["fp32"], record["compressed"])
+    record["paper"] = PAPER
+    record["statement"] = STATEMENT
+    if plot is not None:
+        _plot_eval(record, plot)
+        record["plot"] = str(plot)
+    if as_json:
+        typer.echo(json.dumps(record, indent=1))
+        return
+    table = Table(title="LISAt held-out (generated aerial scenes)")
+    for col in ("", "fp32", "compressed", "LISAt-7B (paper)"):
+        table.add_column(col)
+    for split in ("all", "small", "large"):
+        for metric in ("giou", "ciou"):
+            vals = [record[n]["metrics"][split][metric] for n in ("fp32", "compressed")]
+            table.add_row(f"{metric} {split}", *[f"{v:.3f}" if v is not None else "-" for v in vals],
+                          f"{PAPER['lisat_7b'][split][metric]:.3f}")
+    f, c = record["fp32"], record["compressed"]
+    table.add_row("weights MiB", f"{f['bytes']['total'] / 2**20:.2f}", f"{c['bytes']['total'] / 2**20:.2f}", f"~{PAPER['weights_gb_fp16'] * 1024:.0f} (FP16)")
+    for key in ("vision_ms", "mask_encoder_ms", "prefill_ms", "decode_per_token_ms", "mask_ms", "first_query_ms"):
+        table.add_row(key.replace("_ms", " ms"), *[f"{r['latency_ms'][key]:.2f}" if r["latency_ms"][key] is not None else "-" for r in (f, c)],
+                      f"{PAPER['a100_seconds_per_query_512'] * 1e3:.0f} (A100, whole query)" if key == "first_query_ms" else "")
+    table.add_row("decode tokens/s", f"{f['latency_ms']['decode_tokens_per_s']:.0f}", f"{c['latency_ms']['decode_tokens_per_s']:.0f}", "")
+    table.add_row("peak RSS MiB", f"{f['peak_rss_mib']:.0f}", f"{c['peak_rss_mib']:.0f}", "")
+    console.print(table)
+    comp = record["comparison"]
+    console.print(f"compressed vs FP32: {comp['size_ratio']:.2f}x smaller, {comp['speedup_first_query']:.2f}x faster (first query), "
+                  f"gIoU loss {comp['giou_loss_points']:+.2f} points; goal (>= 4x, >= 2x, <= 2 points) "
+                  f"{'met' if comp['goal_met'] else 'NOT met'}")
+    console.print(STATEMENT)
