@@ -93,6 +93,55 @@ def guard_cost_us(limits, ticks: int = 20000) -> dict[str, float]:
             "guard_target_us_p50": float(np.median(g) * 1e6), "guard_target_us_p99": float(np.percentile(g, 99) * 1e6)}
 
 
+def sender_floor(args, machine, write_section) -> None:
+    """The native sender with nothing queued (it holds at rest: a C++ limiter tick and a log write
+    per slot) for ``--floor-seconds``: what the scheduler and the VM alone cost the tick thread,
+    the peer the loop's misses are read against."""
+    from edgeperc.runtime.policy.guard import LimiterState
+    from edgeperc.runtime.policy.loop import _FLAG_BIT, _keep_off_tick_cpu
+    from edgeperc.runtime.policy.native_ticker import NativeTicker
+
+    ticks = int(round(args.floor_seconds * 1000))
+    restore = _keep_off_tick_cpu(args.tick_cpu)
+    try:
+        ticker = NativeTicker(KinematicPlant(READY), load_panda_limits(), LimiterState.at_rest(READY), 0.04, ticks,
+                              _FLAG_BIT, 2e-4, args.tick_priority, args.tick_cpu, args.lock_memory)
+        load_before = os.getloadavg()[0]
+        ticker.start(0.001)
+        ticker.wait_sent(ticks)
+        ticker.finish(1.0)
+        load_after = os.getloadavg()[0]
+    finally:
+        if restore is not None:
+            os.sched_setaffinity(0, restore)
+    late = ticker.lateness[: ticker.sent] * 1e3
+    misses = np.flatnonzero(late >= 1.0)
+    events = int(np.count_nonzero(np.diff(misses) > 1) + (misses.size > 0))
+    record = {"ticks": int(late.size), "p50_ms": float(np.percentile(late, 50)), "p99_ms": float(np.percentile(late, 99)),
+              "max_ms": float(late.max()), "misses": int(misses.size), "stall_events": events,
+              "tick_priority": args.tick_priority, "tick_cpu": args.tick_cpu, "lock_memory": args.lock_memory,
+              "load_avg_1min": [load_before, load_after]}
+    (ROOT / "docs" / "benchmarks").mkdir(parents=True, exist_ok=True)
+    (ROOT / "docs" / "benchmarks" / "policy_sender_floor.json").write_text(json.dumps(record, indent=1) + "\n")
+    command = f"python benchmarks/bench_policy_loop.py --floor-seconds {args.floor_seconds:g} --sender native"
+    command += f" --tick-priority {args.tick_priority}" if args.tick_priority is not None else ""
+    command += f" --tick-cpu {args.tick_cpu}" if args.tick_cpu is not None else ""
+    command += " --lock-memory" if args.lock_memory else ""
+    lines = ["## Native sender alone: the platform's floor", "",
+             f"Command: `{command}`  ",
+             f"Machine: {machine()}; 1-minute load average {load_before:.2f} before, {load_after:.2f} after  ",
+             ("The same C++ tick thread and settings as the loop above, with nothing queued: each slot it makes a "
+              "held tick at rest and writes its log. No planner, no policy, no Python on the tick path. What it "
+              "loses is what the kernel and the VM take from a real-time thread on this machine."), "",
+             "| ticks | lateness p50 | p99 | max | deadline misses | stall events (runs of misses) |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |",
+             (f"| {record['ticks']} | {record['p50_ms']:.4f} ms | {record['p99_ms']:.4f} ms | {record['max_ms']:.2f} ms | "
+              f"{record['misses']} | {events} |")]
+    section = "\n".join(lines)
+    write_section(ROOT / "docs" / "BENCHMARKS.md", "policy-sender-floor", section)
+    print(section)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10000, help="10 Hz control steps on wall-clock time (x100 ticks)")
@@ -107,8 +156,15 @@ def main() -> None:
                         help="native sender: pin the tick thread to this CPU and the rest of the process to the others")
     parser.add_argument("--lock-memory", action="store_true", help="native sender: mlockall before starting")
     parser.add_argument("--worker-nice", type=int, default=None, help="nice increment of the inference thread (default: the config's)")
+    parser.add_argument("--floor-seconds", type=float, default=None,
+                        help="instead of the loop: the native sender alone (no planner, no policy: held ticks at rest) "
+                             "for this long with the same settings - the platform's own floor of misses")
     args = parser.parse_args()
     from bench_ynet_precisions import machine, write_section
+
+    if args.floor_seconds is not None:
+        sender_floor(args, machine, write_section)
+        return
 
     CACHE.mkdir(parents=True, exist_ok=True)
     fp32_path = args.model or shipped_model("rpt-policy-pick.onnx")

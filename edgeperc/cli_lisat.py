@@ -16,15 +16,16 @@ from edgeperc.errors import ConfigError
 lisat_app = typer.Typer(no_args_is_help=True, help="LISAt: export a checkpoint into deployable graphs.")
 
 
-def open_lisat(model: Optional[Path], precision: str, target: Optional[str], threads: Optional[int],
+def open_lisat(model: Optional[Path], precision: str, target, threads: Optional[int],
                max_new_tokens: int, progress: bool = True):
     """A LisatPipeline on ONNX Runtime: ``model`` (an export folder or a checkpoint; default the
-    shipped tiny LISAt, exported once into the cache), with the target's threads."""
+    shipped tiny LISAt, exported once into the cache), with the threads of ``target`` (a name, a
+    YAML path or a TargetConfig)."""
     from edgeperc.lisat_exports import resolve_lisat_export
     from edgeperc.runtime.pipelines.lisat.pipeline import LisatPipeline
     from edgeperc.targets import load_target
 
-    target_config = load_target(target) if target else None
+    target_config = load_target(target) if isinstance(target, (str, Path)) else target
     if target_config is not None and target_config.backend != "onnxruntime":
         raise ConfigError(f"target {target_config.name}: LISAt's graphs run on ONNX Runtime here (its KV-cache loop needs "
                           f"dynamic sequence lengths, which edgeperc's TensorRT engine builder does not profile yet); "
@@ -105,10 +106,13 @@ def export_lisat_cli(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (graphs + lisat_manifest.json)."),
     precision: str = typer.Option("fp32", help="fp32, or compressed (from the FP32 export: INT4 LLM, INT8 vision, distilled mask encoder)."),
     check: bool = typer.Option(True, help="fp32: check parity against PyTorch (token-exact greedy text, mask IoU >= 0.99)."),
+    student: Optional[Path] = typer.Option(None, help="compressed: distilled mask encoder (default: <checkpoint stem>-student.safetensors beside it; none: INT8 SAM encoder)."),
+    block_size: int = typer.Option(32, help="compressed: INT4 block size of the LLM's MatMulNBits (16, 32, 64, 128)."),
+    mask_iou_floor: float = typer.Option(0.95, help="compressed: keep the mask decoder FP32 unless INT8 keeps this mean mask IoU vs FP32 on the calibration queries."),
 ) -> None:
     """Checkpoint -> seven ONNX graphs (vision, mask_encoder, embed, prefill, decode, seg_projector,
     mask_decoder) with a manifest of their checksums, KV-cache layout and preprocessing."""
-    from edgeperc.lisat_exports import compress_export, export_checkpoint, shipped_lisat_checkpoint
+    from edgeperc.lisat_exports import export_checkpoint, shipped_lisat_checkpoint
 
     ckpt = checkpoint or shipped_lisat_checkpoint()
     console = Console(soft_wrap=True)
@@ -121,10 +125,13 @@ def export_lisat_cli(
     elif precision == "compressed":
         import tempfile
 
+        from edgeperc.export.lisat_compress import CompressOptions, compress_lisat_checkpoint
+
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = Path(tmp) / "fp32"
             export_checkpoint(ckpt, fp32)
-            compress_export(ckpt, fp32, out)
+            compress_lisat_checkpoint(ckpt, fp32, out, student=student,
+                                      options=CompressOptions(block_size=block_size, mask_iou_floor=mask_iou_floor))
     else:
         raise ConfigError(f"--precision must be fp32 or compressed, got {precision!r}")
     console.print(f"[green]wrote[/green] {out}")
@@ -232,3 +239,29 @@ def eval_lisat(
                   f"gIoU loss {comp['giou_loss_points']:+.2f} points; goal (>= 4x, >= 2x, <= 2 points) "
                   f"{'met' if comp['goal_met'] else 'NOT met'}")
     console.print(STATEMENT)
+
+
+@lisat_app.command("distill")
+def distill_lisat_cli(
+    checkpoint: Optional[Path] = typer.Argument(None, help="LISAt checkpoint whose SAM image encoder is the teacher (default: the shipped one)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Student .safetensors (default: <checkpoint stem>-student.safetensors beside it, where compression finds it)."),
+    steps: int = typer.Option(1500, help="Optimiser steps."),
+    batch: int = typer.Option(8, help="Images per step."),
+    lr: float = typer.Option(2e-3, help="AdamW learning rate."),
+    seed: int = typer.Option(0, help="Seed (images come from generated scenes disjoint from LISAt's training ones)."),
+    images: int = typer.Option(400, help="Generated training images."),
+    threads: int = typer.Option(1, help="torch CPU threads."),
+) -> None:
+    """Distil a small CNN mask encoder from the checkpoint's SAM image encoder (as nanosam /
+    MobileSAM do): MSE + cosine to the teacher's image embeddings on generated aerial scenes."""
+    import sys
+
+    from edgeperc.lisat_exports import shipped_lisat_checkpoint
+    from edgeperc.models.lisat_student import train_lisat_student
+
+    ckpt = checkpoint or shipped_lisat_checkpoint()
+    target = out or ckpt.with_name(ckpt.stem + "-student.safetensors")
+    record = train_lisat_student(ckpt, target, steps=steps, batch=batch, lr=lr, seed=seed, images=images, threads=threads,
+                                 command=" ".join(["edgeperc", *sys.argv[1:]]))
+    Console(soft_wrap=True).print(f"[green]wrote[/green] {target}; embedding MSE to the teacher {record['teacher_vs_student_mse']:.4f}, "
+                                  f"cosine {record['teacher_vs_student_cosine']:.4f} ({record['errors_on']})")

@@ -23,6 +23,7 @@ LisatPrecision = Literal["fp32", "compressed"]
 SHIPPED_LISAT = "lisat-tiny/lisat-tiny.safetensors"
 SHIPPED_STUDENT = "lisat-tiny/lisat-tiny-student.safetensors"
 CACHE_ENV = "EDGEPERC_LISAT_CACHE"
+COMPRESSION_VERSION = 1  # bump when the default compression settings change: cached folders rebuild
 
 
 def lisat_cache_dir() -> Path:
@@ -55,6 +56,16 @@ def _checkpoint_file(path: Path) -> Path:
     raise ModelFileError(f"LISAt model not found: {path}")
 
 
+def export_key(checkpoint: Path, precision: LisatPrecision) -> str:
+    """Cache key: the checkpoint's sha256, and for the compressed export also the student's beside
+    it (replacing the student must rebuild) and the compression settings' version."""
+    key = sha256_file(checkpoint)[:16]
+    if precision == "compressed":
+        student = checkpoint.with_name(checkpoint.stem + "-student.safetensors")
+        key += "-" + (sha256_file(student)[:8] if student.is_file() else "nostudent") + f"-c{COMPRESSION_VERSION}"
+    return key
+
+
 def resolve_lisat_export(model: Path | None, precision: LisatPrecision = "fp32", progress: bool = True,
                          cache_dir: Path | None = None) -> Path:
     """An export folder to open: ``model`` itself when it is one (precision is then whatever it
@@ -67,7 +78,7 @@ def resolve_lisat_export(model: Path | None, precision: LisatPrecision = "fp32",
         raise ConfigError(f"precision must be fp32 or compressed, got {precision!r}")
     checkpoint = _checkpoint_file(model) if model is not None else shipped_lisat_checkpoint()
     root = cache_dir or lisat_cache_dir()
-    key = sha256_file(checkpoint)[:16]
+    key = export_key(checkpoint, precision)
     folder = root / f"{key}-{precision}"
     if is_export_folder(folder):
         try:

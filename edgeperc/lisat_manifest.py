@@ -4,6 +4,11 @@ LISAt does not fit one graph (an image encoder, an autoregressive LLM with a KV 
 ``lisat_manifest.json`` sits beside the graphs: their files and sha256, I/O specs, the special
 token ids, the KV-cache layout and each image's preprocessing. It is torch-free and lives here,
 below export and runtime, because both read it; the runtime verifies it before loading a graph.
+
+A compressed folder (export.lisat_compress) has the same graph names and layout, so the runtime
+opens it the same way; each graph's ``precision`` and the ``compression`` block (method, INT4
+block size, calibration, per-graph reason) say what changed. Both fields are optional, so
+manifests written before compression existed still read.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeperc.errors import ModelFileError
 from edgeperc.hashing import sha256_file
-from edgeperc.manifest import Normalisation, TensorSpec
+from edgeperc.manifest import Normalisation, Precision, TensorSpec
 
 MANIFEST_FILE = "lisat_manifest.json"
 FORMAT = "edgeperc-lisat-graphs/1"
@@ -28,12 +33,40 @@ class _Strict(BaseModel):
 
 
 class GraphEntry(_Strict):
-    """One ONNX file: ``file`` is relative to the manifest's folder."""
+    """One ONNX file: ``file`` is relative to the manifest's folder; ``precision`` of its weights
+    (absent in manifests written before compression existed: fp32)."""
 
     file: str
     sha256: str
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    precision: Precision = "fp32"
+
+
+class GraphCompression(_Strict):
+    """How one graph was compressed, or why it was not: ``reason`` is the measured case for the choice."""
+
+    precision: Precision
+    method: str
+    reason: str
+    source_sha256: str = Field(description="sha256 of the FP32 graph file it came from")
+    bytes_fp32: int
+    bytes: int
+
+
+class CompressionInfo(_Strict):
+    """A compressed folder's provenance: the FP32 export it came from, the INT4 settings (ORT's
+    MatMulNBits, round-to-nearest), the calibration set, and per graph what was done and why."""
+
+    source_manifest_sha256: str
+    method: str
+    int4_block_size: int
+    int4_symmetric: bool
+    int4_accuracy_level: int | None = None
+    calibration: str
+    calibration_size: int
+    graphs: dict[str, GraphCompression]
+    student: dict[str, Any] | None = None
 
 
 class TokenIds(_Strict):
@@ -85,6 +118,7 @@ class LisatManifest(_Strict):
     opset: int
     checkpoint_sha256: str | None = None
     tool_versions: dict[str, str] = Field(default_factory=dict)
+    compression: CompressionInfo | None = None
 
     def graph_path(self, folder: str | Path, name: str) -> Path:
         if name not in self.graphs:

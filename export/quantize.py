@@ -68,7 +68,7 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: list[str]) -> onnx.ModelProto:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger():
+def quiet_root_logger():
     """ORT's quantizer logs a pre-processing hint on the root logger at every call; the graph was
     already shape-inferred and constant-folded at export, so the hint is noise here."""
     root = logging.getLogger()
@@ -106,7 +106,7 @@ def to_int8_ort(model: onnx.ModelProto, calibration: SampleSet, keep_fp32: list[
     if calibrate_method not in methods:
         raise ConfigError(f"--calibrate-method '{calibrate_method}' must be one of {sorted(methods)}")
     exclude = resolve_nodes(model, keep_fp32)
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+    with tempfile.TemporaryDirectory() as tmp, quiet_root_logger():
         src, dst = Path(tmp, "in.onnx"), Path(tmp, "out.onnx")
         onnx.save(model, src)
         quantize_static(

@@ -207,7 +207,8 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
 
 
-def check_fit(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], where: str) -> None:
+def check_fit(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], where: str,
+              against: str = "the LISAt config") -> None:
     """ModelFileError listing the first missing, unexpected and mis-shaped tensors, if any."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
@@ -216,7 +217,7 @@ def check_fit(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, 
                 (("missing tensors", missing), ("unexpected tensors", unexpected),
                  ("shape mismatches (file vs model)", mis_shaped)) if names]
     if problems:
-        raise ModelFileError(f"{where} does not fit the LISAt config: " + "; ".join(problems))
+        raise ModelFileError(f"{where} does not fit {against}: " + "; ".join(problems))
 
 
 def _no_init() -> Any:

@@ -199,3 +199,22 @@ def test_a_checkpoint_is_exported_once_into_the_cache_and_rebuilt_when_tampered(
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no half-written folder left
     with pytest.raises(ModelFileError, match="not found"):
         resolve_lisat_export(tmp_path / "missing.safetensors", "fp32", progress=False, cache_dir=cache)
+
+
+def test_segment_on_a_checkpoint_exports_and_compresses_through_the_cache(seg_model, lisat_tokenizer, image, tmp_path,
+                                                                           capsys, monkeypatch):
+    """`edgeperc segment --model CKPT --precision compressed`: FP32 export, then the compressed one
+    (no student beside the checkpoint: INT8 SAM encoder), both cached; the answer comes back."""
+    from edgeperc.models.lisat_training import save_trained_lisat
+
+    monkeypatch.setenv("EDGEPERC_LISAT_CACHE", str(tmp_path / "cache"))
+    ckpt = save_trained_lisat(tmp_path / "ckpt" / "tiny.safetensors", seg_model, lisat_tokenizer, {"family": "lisat"})
+    path = tmp_path / "scene.png"
+    cv2.imwrite(str(path), image)
+    code = _cli("segment", path, "-q", QUERIES[2], "--model", ckpt, "--precision", "compressed", "--json",
+                "--max-new-tokens", MAX_NEW_TOKENS, "--out", tmp_path / "out")
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["precision"]["prefill"] == "int4" and record["precision"]["vision"] == "int8"
+    kinds = {p.name.rsplit("-", 1)[-1]: p.name for p in (tmp_path / "cache").iterdir()}
+    assert set(kinds) == {"compressed", "fp32"} and "-nostudent-" in kinds["compressed"]
