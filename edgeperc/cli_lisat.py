@@ -107,7 +107,7 @@ def export_lisat_cli(
     precision: str = typer.Option("fp32", help="fp32, or compressed (from the FP32 export: INT4 LLM, INT8 vision, distilled mask encoder)."),
     check: bool = typer.Option(True, help="fp32: check parity against PyTorch (token-exact greedy text, mask IoU >= 0.99)."),
     student: Optional[Path] = typer.Option(None, help="compressed: distilled mask encoder (default: <checkpoint stem>-student.safetensors beside it; none: INT8 SAM encoder)."),
-    block_size: int = typer.Option(32, help="compressed: INT4 block size of the LLM's MatMulNBits (16, 32, 64, 128)."),
+    block_size: int = typer.Option(128, help="compressed: INT4 block size of the LLM's MatMulNBits (16, 32, 64, 128)."),
     mask_iou_floor: float = typer.Option(0.95, help="compressed: keep the mask decoder FP32 unless INT8 keeps this mean mask IoU vs FP32 on the calibration queries."),
 ) -> None:
     """Checkpoint -> seven ONNX graphs (vision, mask_encoder, embed, prefill, decode, seg_projector,
@@ -251,6 +251,7 @@ def distill_lisat_cli(
     seed: int = typer.Option(0, help="Seed (images come from generated scenes disjoint from LISAt's training ones)."),
     images: int = typer.Option(400, help="Generated training images."),
     threads: int = typer.Option(1, help="torch CPU threads."),
+    widths: Optional[str] = typer.Option(None, help="Channels after each stride-2 stage, e.g. 12,24,48,64 (default 16,32,64,96); one stage per factor 2 of SAM's patch size."),
 ) -> None:
     """Distil a small CNN mask encoder from the checkpoint's SAM image encoder (as nanosam /
     MobileSAM do): MSE + cosine to the teacher's image embeddings on generated aerial scenes."""
@@ -261,7 +262,12 @@ def distill_lisat_cli(
 
     ckpt = checkpoint or shipped_lisat_checkpoint()
     target = out or ckpt.with_name(ckpt.stem + "-student.safetensors")
+    try:
+        stages = tuple(int(w) for w in widths.split(",")) if widths else None
+    except ValueError as exc:
+        raise ConfigError(f"--widths {widths!r} must be comma-separated integers, e.g. 12,24,48,64") from exc
     record = train_lisat_student(ckpt, target, steps=steps, batch=batch, lr=lr, seed=seed, images=images, threads=threads,
+                                 widths=stages,
                                  command=" ".join(["edgeperc", *sys.argv[1:]]))
     Console(soft_wrap=True).print(f"[green]wrote[/green] {target}; embedding MSE to the teacher {record['teacher_vs_student_mse']:.4f}, "
                                   f"cosine {record['teacher_vs_student_cosine']:.4f} ({record['errors_on']})")
