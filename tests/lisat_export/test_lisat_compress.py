@@ -205,3 +205,25 @@ def test_manifests_written_before_compression_still_read(lisat_export_dir, tmp_p
     (tmp_path / MANIFEST_FILE).write_text(json.dumps(data))
     manifest = read_lisat_manifest(tmp_path)
     assert all(g.precision == "fp32" for g in manifest.graphs.values()) and manifest.compression is None
+
+
+def test_eval_lisat_cli_puts_fp32_and_compressed_side_by_side(compressed_dir, lisat_export_dir, tmp_path, capsys):
+    """Each export evaluated in its own process on generated held-out scenes; metrics in [0, 1],
+    a latency per graph, bytes that match the folders, the paper's figures and the statement."""
+    from edgeperc.cli import main
+
+    plot = tmp_path / "eval.png"
+    code = main(["eval", "lisat", "--fp32", str(lisat_export_dir), "--compressed", str(compressed_dir), "--scenes", "2",
+                 "--queries-per-image", "1", "--json", "--plot", str(plot)])
+    assert code in (0, None)
+    record = json.loads(capsys.readouterr().out)
+    for name, folder in (("fp32", lisat_export_dir), ("compressed", compressed_dir)):
+        run = record[name]
+        assert run["queries"] >= 1 and set(run["metrics"]) == {"all", "small", "large"}
+        assert 0.0 <= run["metrics"]["all"]["giou"] <= 1.0
+        assert run["bytes"]["total"] == folder_bytes(folder)["total"] and run["peak_rss_mib"] > 0
+        assert all(run["latency_ms"][k] > 0 for k in ("vision_ms", "mask_encoder_ms", "prefill_ms", "first_query_ms"))
+    comparison = record["comparison"]
+    assert comparison["size_ratio"] == pytest.approx(record["fp32"]["bytes"]["total"] / record["compressed"]["bytes"]["total"])
+    assert record["paper"]["lisat_7b"]["all"]["giou"] == 0.275 and "generated" in record["statement"]
+    assert plot.is_file() and plot.stat().st_size > 1000
