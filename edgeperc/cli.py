@@ -291,7 +291,12 @@ def train(
     queries_per_image: int = typer.Option(3, "--queries-per-image", help="lisat: queries per scene, each on another target."),
     size: int = typer.Option(256, help="lisat: side of the generated scenes in px (a multiple of 16, >= 128)."),
     threads: int = typer.Option(1, help="lisat: torch CPU threads while training."),
+    sam_pretrain_steps: int = typer.Option(0, help="lisat: pre-train SAM with point/box prompts for this many steps first (LISA starts from a prompted SAM)."),
+    freeze_sam_encoder: bool = typer.Option(False, help="lisat: keep the SAM image encoder fixed in the end-to-end stage (as LISA)."),
     answers: str = typer.Option("fixed", help="lisat: answer text - fixed (LISA's 'Sure, it is <SEG>.') or generator (the query's own answer naming the target, then <SEG>)."),
+    batching: str = typer.Option("random", help="lisat: training batches - random queries, or scene (the queries of one scene, then the next: a query-independent mask cannot fit them)."),
+    aux_weight: float = typer.Option(0.0, help="lisat: weight of a training-only head reading the target's box, category and colour off the <SEG> prompt (not saved)."),
+    negative_weight: float = typer.Option(0.0, help="lisat: weight of each mask's mean probability on the other same-scene targets of its batch."),
 ) -> None:
     """Reference training on the family's synthetic data (CPU; not part of CI)."""
     from edgeperc.models.registry import get_family
@@ -302,6 +307,8 @@ def train(
 
         given = {"seed": seed, "steps": steps, "batch": batch, "lr": lr}
         lisat = LisatTrainConfig(scenes=scenes, queries_per_image=queries_per_image, size=size, threads=threads, answers=answers,
+                                 sam_pretrain_steps=sam_pretrain_steps, freeze_sam_encoder=freeze_sam_encoder,
+                                 batching=batching, aux_weight=aux_weight, negative_weight=negative_weight,
                                  **{k: v for k, v in given.items() if v is not None})
         overrides = _parse_json(config, "--config") or None
         record = train_lisat(out, lisat, overrides, command=" ".join(["edgeperc", *sys.argv[1:]]))

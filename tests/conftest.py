@@ -12,6 +12,22 @@ from onnx import TensorProto, helper, numpy_helper
 WEIGHTS = Path(__file__).resolve().parents[1] / "edgeperc" / "models" / "weights"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lisat_cache(tmp_path_factory):
+    """LISAt exports made by tests (the shipped checkpoint's, first of all) go to one session folder,
+    never into the user's ~/.cache; a test that sets EDGEPERC_LISAT_CACHE itself still wins."""
+    import os
+
+    folder = tmp_path_factory.mktemp("lisat_cache")
+    previous = os.environ.get("EDGEPERC_LISAT_CACHE")
+    os.environ["EDGEPERC_LISAT_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("EDGEPERC_LISAT_CACHE", None)
+    else:
+        os.environ["EDGEPERC_LISAT_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_ynet_barcode_onnx(tmp_path_factory) -> Path:
     """ynet-barcode at width 4, random init, exported through the real path."""

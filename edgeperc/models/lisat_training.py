@@ -41,6 +41,7 @@ from edgeperc.models.lisat_preprocess import preprocess_clip, preprocess_sam  # 
 MAX_QUERIES_PER_IMAGE = 32
 ANSWER_TOKENS_MAX = 16  # greedy decoding budget for the held-out answers ("Sure, it is <SEG>." is 6 + </s>)
 ANSWER_KINDS = ("fixed", "generator")
+BATCHINGS = ("random", "scene")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,20 @@ class LisatTrainConfig:
     mask_target_pool: str = "area"
     # answer text: "fixed" (LISA's "Sure, it is <SEG>.") or "generator" (the query's own answer, [SEG] -> <SEG>)
     answers: str = "fixed"
+    # SAM pre-training with point/box prompts before the end-to-end stage: LISA starts from a SAM that
+    # already segments what its sparse prompt points at; a SAM trained from scratch end to end learns a
+    # prompt-independent "objectness" mask instead (measured: every query gave the same mask, seg
+    # embeddings of different queries at cosine 0.9999). 0 = no pre-training.
+    sam_pretrain_steps: int = 0
+    # end-to-end stage: keep the (pre-trained) SAM image encoder fixed, as LISA does
+    freeze_sam_encoder: bool = False
+    # query grounding (training only, nothing saved): "scene" batches hold queries of one scene (then the next
+    # scene's), so one query-independent mask cannot fit a batch; aux_weight: a linear head (dropped after
+    # training) reads the target's normalised box, category and colour off the <SEG> prompt embedding;
+    # negative_weight: each mask's mean probability on the other same-scene targets of its batch
+    batching: str = "random"
+    aux_weight: float = 0.0
+    negative_weight: float = 0.0
 
     def check(self) -> None:
         from edgeperc.synth.aerial import MAX_SIDE_PX, MIN_SIDE_PX, SIDE_MULTIPLE
@@ -96,6 +111,12 @@ class LisatTrainConfig:
             raise ConfigError(f"mask_target_pool {self.mask_target_pool!r} must be 'area' or 'max'")
         if self.answers not in ANSWER_KINDS:
             raise ConfigError(f"answers {self.answers!r} must be one of {', '.join(ANSWER_KINDS)}")
+        if self.batching not in BATCHINGS:
+            raise ConfigError(f"--batching {self.batching!r} must be one of {', '.join(BATCHINGS)}")
+        if self.aux_weight < 0 or self.negative_weight < 0:
+            raise ConfigError(f"--aux-weight {self.aux_weight} and --negative-weight {self.negative_weight} must be >= 0")
+        if self.sam_pretrain_steps < 0:
+            raise ConfigError(f"--sam-pretrain-steps {self.sam_pretrain_steps} must be >= 0")
         if min(self.bce_weight, self.dice_weight) < 0 or not self.pos_weight > 0:
             raise ConfigError("bce_weight and dice_weight must be >= 0, pos_weight > 0")
         if not 0 < self.held_out_fraction < 1:
@@ -356,6 +377,8 @@ def fit_lisat(train: LisatTrainConfig | None = None, config_overrides: dict[str,
         torch.manual_seed(train.seed)
         model = LisatModel(config)
         record["parameters"] = count_parameters(model)
+        if train.sam_pretrain_steps:
+            record["sam_pretrain"] = _pretrain_sam(model, train_set, train, progress)
         record.update(_fit(model, tokenizer, train_set, train, progress))
         record["held_out_metrics"] = evaluate_lisat(model, tokenizer, held_set,
                                                      answers=train.answers) if held_set.texts else {}
@@ -392,6 +415,146 @@ def save_trained_lisat(out: str | Path, model: Any, tokenizer: Any, record: dict
     return out
 
 
+def prompt_points(masks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(B, H, W) bool target masks -> ((B, 1, 2) one random (x, y) pixel inside each, (B, 4) its box
+    x0, y0, x1, y1), in input pixels as SAM's prompt encoder takes them (it adds the 0.5 itself)."""
+    points = np.zeros((len(masks), 1, 2), np.float32)
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for k, mask in enumerate(masks):
+        ys, xs = np.nonzero(mask)
+        if len(xs) == 0:
+            continue
+        i = rng.integers(len(xs))
+        points[k, 0] = (xs[i], ys[i])
+        boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    return points, boxes
+
+
+def _pretrain_sam(model: Any, data: AerialQuerySet, train: LisatTrainConfig, progress: bool) -> dict[str, Any]:
+    """SAM alone on the training targets with point (and half the time box) prompts: BCE + Dice as
+    the end-to-end stage, AdamW on SAM's parameters only. Returns the stage's loss record."""
+    import torch
+    import torch.nn.functional as F
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from edgeperc.models.lisat import _predict_masks_paired
+
+    sam = model.model.visual_model
+    rng = np.random.default_rng(train.seed + 2)
+    optimiser = torch.optim.AdamW(sam.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    steps = train.sam_pretrain_steps
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps))))
+    side = model.config.sam.image_size
+    weight = torch.tensor(train.pos_weight)
+    history: list[float] = []
+    start = time.perf_counter()
+    sam.train()
+    columns = (TextColumn("pre-train SAM"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress) as bar:
+        job = bar.add_task("sam", total=steps, loss=float("nan"))
+        for _ in range(steps):
+            index = rng.choice(len(data.texts), size=min(train.batch, len(data.texts)), replace=False)
+            target = data.masks[index]
+            points, boxes = prompt_points(target, rng)
+            with_box = rng.random() < 0.5
+            sparse, dense = sam.prompt_encoder(points=(torch.from_numpy(points), torch.ones(len(index), 1, dtype=torch.int64)),
+                                               boxes=torch.from_numpy(boxes) if with_box else None, masks=None)
+            embeddings = sam.image_encoder(torch.from_numpy(data.images_sam[data.scene[index]]))
+            low = _predict_masks_paired(sam.mask_decoder, embeddings, sam.prompt_encoder.get_dense_pe(), sparse, dense)[:, :1]
+            logits = F.interpolate(low, (side, side), mode="bilinear", align_corners=False)[:, 0]
+            logits = logits[:, : target.shape[1], : target.shape[2]].flatten(1)
+            truth = torch.from_numpy(target).flatten(1).float()
+            bce = F.binary_cross_entropy_with_logits(logits, truth, pos_weight=weight)
+            prob = logits.sigmoid()
+            dice = (1 - (2 * (prob * truth).sum(1) + 1e-6) / (prob.sum(1) + truth.sum(1) + 1e-6)).mean()
+            loss = train.bce_weight * bce + train.dice_weight * dice
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            history.append(float(loss.detach()))
+            bar.update(job, advance=1, loss=float(np.mean(history[-20:])))
+    window = max(1, min(20, steps // 5))
+    return {"steps": steps, "seconds": time.perf_counter() - start, "prompts": "1 point inside the target, + its box half the time",
+            "first_loss": float(np.mean(history[:window])), "final_loss": float(np.mean(history[-window:])),
+            "loss_curve": [round(x, 5) for x in history]}
+
+
+def batch_indices(data: AerialQuerySet, batch: int, batching: str, rng: np.random.Generator) -> np.ndarray:
+    """Query indices of one training batch: ``random`` (any queries) or ``scene`` (the queries of a random
+    scene in random order, then of further scenes until ``batch`` are taken)."""
+    n = len(data.texts)
+    size = min(batch, n)
+    if batching == "random":
+        return rng.choice(n, size=size, replace=False)
+    taken: list[int] = []
+    for s in rng.permutation(int(data.scene.max()) + 1):
+        taken.extend(rng.permutation(np.flatnonzero(data.scene == s)).tolist())
+        if len(taken) >= size:
+            break
+    return np.array(taken[:size], np.int64)
+
+
+def target_attributes(data: AerialQuerySet) -> dict[str, Any]:
+    """Per query: normalised target box (cx, cy, w, h) and category / colour indices (from the generator's
+    answer "It is the {colour} {noun}. [SEG]"), the targets of the auxiliary grounding head."""
+    size = np.array(data.masks.shape[1:][::-1] * 2, np.float32)
+    boxes = np.zeros((len(data.masks), 4), np.float32)
+    for k, mask in enumerate(data.masks):
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+            boxes[k] = ((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0)
+    words = [a.replace("<SEG>", "").strip().rstrip(".").split()[3:] for a in (data.answers or [])]
+    nouns = sorted({w[-1] for w in words if w})
+    colours = sorted({" ".join(w[:-1]) for w in words if w})
+    return {"box": boxes / size, "nouns": nouns, "colours": colours,
+            "category": np.array([nouns.index(w[-1]) if w else -100 for w in words], np.int64),
+            "colour": np.array([colours.index(" ".join(w[:-1])) if w else -100 for w in words], np.int64)}
+
+
+def seg_prompts(model: Any, out: Any, input_ids: Any) -> Any:
+    """(S, 1, P) seg embeddings of a training pass's <SEG>s (the rows of ``out.mask_logits``)."""
+    from edgeperc.models.lisat import splice_like
+
+    config = model.config
+    n_image = out.hidden_states.shape[1] - input_ids.shape[1] + 1
+    ids = splice_like(input_ids, input_ids, config.image_token_id, n_image, fill=config.image_token_id)
+    rows, cols = (ids[:, 1:] == config.seg_token_id).nonzero(as_tuple=True)
+    return model.seg_embedding(out.hidden_states[rows, cols])
+
+
+def grounding_losses(model: Any, head: Any, out: Any, input_ids: Any, index: np.ndarray, scenes: np.ndarray,
+                     masks: Any, attributes: dict[str, Any] | None, train: LisatTrainConfig) -> dict[str, Any]:
+    """The training-only terms: ``aux_loss`` (head on the seg embedding: L1 on the box x4 + category and
+    colour CE) and ``negative_loss`` (each mask's mean probability on the other same-scene targets)."""
+    import torch
+    import torch.nn.functional as F
+
+    parts: dict[str, Any] = {}
+    if head is not None and attributes is not None:
+        pred = head(seg_prompts(model, out, input_ids)[:, 0])
+        box = torch.from_numpy(attributes["box"][index])
+        n_cat = len(attributes["nouns"])
+        loss = 4 * F.l1_loss(pred[:, :4], box)
+        if n_cat:
+            loss = loss + F.cross_entropy(pred[:, 4: 4 + n_cat], torch.from_numpy(attributes["category"][index]),
+                                          ignore_index=-100)
+            loss = loss + F.cross_entropy(pred[:, 4 + n_cat:], torch.from_numpy(attributes["colour"][index]),
+                                          ignore_index=-100)
+        parts["aux_loss"] = loss
+    if train.negative_weight > 0:
+        prob = out.mask_logits[:, 0].sigmoid().flatten(1)
+        target = masks.flatten(1).float()
+        same = torch.from_numpy(scenes[:, None] == scenes[None, :]) & ~torch.eye(len(index), dtype=torch.bool)
+        other = ((same.float() @ target) > 0).float() * (1 - target)  # other targets of the scene, not one's own
+        count = other.sum(1)
+        has = count > 0
+        parts["negative_loss"] = ((prob * other).sum(1)[has] / count[has]).mean() if has.any() else prob.sum() * 0
+    return parts
+
+
 def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConfig, progress: bool) -> dict[str, Any]:
     """AdamW on lisat_loss, linear warm-up then cosine decay; returns the record's loss fields."""
     import torch
@@ -402,7 +565,14 @@ def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConf
     config = model.config
     answers = data.answers_for(train.answers)
     rng = np.random.default_rng(train.seed + 1)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    if train.freeze_sam_encoder:
+        model.model.visual_model.image_encoder.requires_grad_(False)
+    attributes = target_attributes(data) if train.aux_weight > 0 else None
+    head = None
+    if attributes is not None:  # training-only, never saved
+        head = torch.nn.Linear(config.sam.prompt_embed_dim, 4 + len(attributes["nouns"]) + len(attributes["colours"]))
+    params = [p for p in model.parameters() if p.requires_grad] + ([] if head is None else list(head.parameters()))
+    optimiser = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     warmup = max(1, min(train.warmup_steps, train.steps // 4))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / train.steps))))
@@ -418,13 +588,19 @@ def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConf
         job = bar.add_task("train", total=train.steps, loss=float("nan"), ce=float("nan"), bce=float("nan"),
                            dice=float("nan"))
         for _ in range(train.steps):
-            index = rng.choice(n, size=min(train.batch, n), replace=False)
+            index = batch_indices(data, train.batch, train.batching, rng)
             ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], config.pad_token_id,
                                              None if answers is None else [answers[i] for i in index])
             scenes = data.scene[index]
             out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids,
                         mask, size)
-            parts = training_loss(out, splice_labels(labels, ids, config), torch.from_numpy(data.masks[index]), train)
+            target = torch.from_numpy(data.masks[index])
+            parts = training_loss(out, splice_labels(labels, ids, config), target, train)
+            extra = grounding_losses(model, head, out, ids, index, scenes, target, attributes, train)
+            weights = {"aux_loss": train.aux_weight, "negative_loss": train.negative_weight}
+            for k, v in extra.items():
+                parts["loss"] = parts["loss"] + weights[k] * v
+            parts.update(extra)
             optimiser.zero_grad()
             parts["loss"].backward()
             optimiser.step()

@@ -168,3 +168,39 @@ def test_mask_objective_options_train():
 def test_bad_mask_objective_options(bad):
     with pytest.raises(ConfigError):
         LisatTrainConfig(**bad).check()
+
+
+def test_scene_batches_hold_the_queries_of_one_scene(tiny_config):
+    from edgeperc.models.lisat_training import batch_indices
+
+    data = build_query_set(4, 4, 256, 0, tiny_config.vision.image_size, tiny_config.sam.image_size)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        index = batch_indices(data, 3, "scene", rng)
+        first = data.scene[index[0]]
+        assert len(index) == 3 and len(set(index.tolist())) == 3
+        if (data.scene == first).sum() >= 3:  # a scene with enough queries fills the batch alone
+            assert (data.scene[index] == first).all()
+    mixed = [len(set(data.scene[batch_indices(data, 3, "random", rng)].tolist())) for _ in range(10)]
+    assert max(mixed) > 1  # random batches mix scenes
+
+
+def test_grounding_head_learns_the_target_from_the_seg_prompt():
+    """aux_weight > 0: the training-only head's loss falls, the negative term is recorded, and the saved
+    state dict holds no new tensor."""
+    from edgeperc.models.lisat import LisatModel
+
+    train = LisatTrainConfig(steps=24, batch=4, scenes=3, queries_per_image=4, size=256, threads=1, warmup_steps=2,
+                             batching="scene", aux_weight=1.0, negative_weight=1.0)
+    model, _, record = fit_lisat(train, progress=False)
+    curve = record["loss_curve"]
+    assert "aux_loss" in curve and "negative_loss" in curve
+    assert np.mean(curve["aux_loss"][-4:]) < 0.9 * np.mean(curve["aux_loss"][:4])
+    assert set(model.state_dict()) == set(LisatModel(model.config).state_dict())
+    assert record["train"]["batching"] == "scene" and record["train"]["aux_weight"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [{"batching": "image"}, {"aux_weight": -1.0}, {"negative_weight": -0.5}])
+def test_bad_grounding_options(bad):
+    with pytest.raises(ConfigError):
+        LisatTrainConfig(**bad).check()
