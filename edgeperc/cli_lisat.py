@@ -198,7 +198,7 @@ def eval_lisat(
     per-graph latency, peak memory, with Table 6.2 / D.4 quoted beside them."""
     from rich.table import Table
 
-    from edgeperc.evaluation.lisat import PAPER, STATEMENT, compare, evaluate_in_child
+    from edgeperc.evaluation.lisat import PAPER, STATEMENT, compare, evaluate_in_child, interleaved_latency
     from edgeperc.lisat_exports import resolve_lisat_export
 
     console = Console(stderr=as_json, soft_wrap=True)
@@ -209,6 +209,11 @@ def eval_lisat(
     for name, folder in folders.items():
         console.print(f"evaluating {name}: {folder} ({scenes} scenes x {queries_per_image} queries, {threads} thread)")
         record[name] = evaluate_in_child(folder, **options)
+    console.print("timing both side by side (interleaved, image by image)")
+    latency = interleaved_latency(folders, scenes=min(scenes, 16), queries_per_image=queries_per_image, seed=seed,
+                                  threads=threads)
+    for name in folders:
+        record[name]["latency_ms"] = latency[name]
     record["comparison"] = compare(record["fp32"], record["compressed"])
     record["paper"] = PAPER
     record["statement"] = STATEMENT

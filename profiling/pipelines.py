@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeperc.errors import BackendUnavailableError, ConfigError, ModelFileError
+from edgeperc.errors import BackendUnavailableError, ConfigError, EdgepercError, ModelFileError
 from edgeperc.models.shipped import shipped_model
 from edgeperc.runtime.imageio import IMAGE_SUFFIXES
 
@@ -86,7 +86,6 @@ class PipelineAdapter:
 # by register_pipeline calls elsewhere); it is never changed while a profile runs.
 _REGISTRY: dict[str, PipelineAdapter] = {}
 NOT_YET: dict[str, str] = {
-    "lisat": "the LISAt pipeline is not available yet (issue 6)",
 }
 
 
@@ -509,4 +508,92 @@ def prepare_policy(target, inputs_dir: Path | None, options: PrepareOptions) -> 
     runner = PolicyRunner(policy, observations, load_panda_limits())
     runner.info.update(inputs=f"{len(observations)} generated observations (seed {options.seed}), {hw[0]}x{hw[1]} camera",
                        backend="onnxruntime CPU (1 intra-op thread)", models=f"{Path(path).name}")
+    return runner
+
+
+# --- lisat ---------------------------------------------------------------------------------------
+
+LISAT_STAGES = ("vision", "mask_encoder", "language", "mask")
+
+
+class LisatRunner(PipelineRunner):
+    """One image-query pair of the LISAt runtime, uncached: both encoders, the prompt's prefill and
+    greedy decode with the KV cache until <SEG>, then the seg projector and mask decoder. The peer
+    is the other precision's whole answer on the same pair (FP32 <-> compressed) when it exists."""
+
+    stages = LISAT_STAGES
+
+    def __init__(self, pipeline, pairs: list, peer=None) -> None:
+        super().__init__()
+        self.pipeline, self.pairs, self.peer = pipeline, pairs, peer
+        self._seg = 0
+        self._runs = 0
+
+    @property
+    def input_count(self) -> int:
+        return len(self.pairs)
+
+    def run(self, index: int, timer) -> Any:
+        from edgeperc.models.lisat_preprocess import preprocess_clip, preprocess_sam
+        from edgeperc.runtime.pipelines.lisat.decode import greedy_decode_graphs
+
+        image, query = self.pairs[index % len(self.pairs)]
+        p = self.pipeline
+        m, r = p.manifest, p.runners
+        with timer.stage("vision"):
+            tokens = r["vision"].infer({"images_clip": preprocess_clip(image, int(m.clip.size[0]))[None]})["image_tokens"]
+        with timer.stage("mask_encoder"):
+            embeddings = r["mask_encoder"].infer({"images_sam": preprocess_sam(image, int(m.sam.size[0]))[None]})["image_embeddings"]
+        with timer.stage("language"):
+            ids, _ = p.prompt_ids(query)
+            result = greedy_decode_graphs(r, m, ids, tokens, p.max_new_tokens)
+        with timer.stage("mask"):
+            logits = None
+            if result.seg_hidden is not None:
+                seg = r["seg_projector"].infer({"hidden": result.seg_hidden})["seg_embedding"]
+                logits = r["mask_decoder"].infer({"image_embeddings": embeddings, "seg_embedding": seg})["mask_logits"]
+        self._runs += 1
+        self._seg += logits is not None
+        return logits
+
+    def peers(self) -> dict[str, Callable[[int], Any]]:
+        if self.peer is None:
+            return {}
+        name, other = self.peer
+
+        def run(index: int) -> Any:
+            image, query = self.pairs[index % len(self.pairs)]
+            other._features.clear()  # uncached, like ours
+            return other.answer(image, query)
+
+        return {name: run}
+
+    def outputs_summary(self) -> dict[str, Any]:
+        return {"answers with <SEG> (a mask)": f"{self._seg}/{self._runs}"}
+
+
+@register_pipeline("lisat", description="LISAt image + query -> mask: vision, mask encoder, LLM prefill + KV-cache decode, mask decoder")
+def prepare_lisat(target, inputs_dir: Path | None, options: PrepareOptions) -> LisatRunner:
+    from edgeperc.cli_lisat import open_lisat
+    from edgeperc.lisat_exports import is_export_folder
+    from edgeperc.evaluation.lisat import held_out_queries
+
+    if inputs_dir is not None:
+        raise ConfigError("--inputs: the lisat pipeline generates its aerial scenes and queries")
+    pipeline = open_lisat(options.model, "fp32", target, None, 24, progress=False)
+    size = options.frame_size or int(pipeline.manifest.sam.size[0])
+    scenes = held_out_queries(max(1, options.input_count), 1, size, options.seed + 9000)
+    pairs = [(image, queries[0].text) for image, queries in scenes if queries]
+    peer, note = None, None
+    if options.peers and (options.model is None or not is_export_folder(options.model)):
+        try:
+            peer = ("compressed", open_lisat(options.model, "compressed", target, None, 24, progress=False))
+        except EdgepercError as exc:  # the profile still runs without its peer, and says why
+            note = f"compressed peer unavailable: {exc}"
+    runner = LisatRunner(pipeline, pairs, peer)
+    if note:
+        runner.notes.append(note)
+    precision = ", ".join(f"{k} {v}" for k, v in pipeline.precision.items())
+    runner.info.update(inputs=f"{len(pairs)} generated aerial scenes of {size}x{size} px, one query each (seed {options.seed + 9000})",
+                       backend="onnxruntime CPU", models=str(pipeline.folder), precision=precision)
     return runner

@@ -90,7 +90,7 @@ def test_profile_model_beside_trtexec(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, code, words", [
     (["profile", "nonsense"], 3, ["unknown pipeline 'nonsense'", "available:", "barcode", "model"]),
-    (["profile", "lisat"], 3, ["'lisat'", "not available yet", "available:"]),
+    (["profile", "lisat", "--inputs", "."], 3, ["--inputs", "generates its aerial scenes"]),
     (["profile", "policy", "--inputs", "."], 3, ["--inputs", "generates its observations"]),
     (["profile", "model"], 3, ["needs the model path"]),
     (["profile", "model", "absent.onnx"], 4, ["model not found"]),
@@ -121,7 +121,7 @@ def target_yaml(tmp_path, budgets, name="budgeted.yaml") -> Path:
 
 GENEROUS = {"barcode": {"p50": 9000, "p99": 10000, "stages": {s: {"p50": 9000, "p99": 10000} for s in
                                                               ("proposals", "segmentation", "boxes", "decode")}},
-            "policy": 5000, "lisat": 50}
+            "policy": 5000, "lisat": 5000}
 
 
 def test_latency_test_passes_writes_junit_and_baseline(tmp_path, capsys):
@@ -130,12 +130,12 @@ def test_latency_test_passes_writes_junit_and_baseline(tmp_path, capsys):
                    "--junit", junit, "--write-baseline", base, *SMALL)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "latency-test passed" in out and "skipped lisat" in out and "not available yet" in out
+    assert "latency-test passed" in out and "skipped" not in out
     suite = ET.fromstring(junit.read_text().split("\n", 1)[1]).find("testsuite")
     cases = suite.findall("testcase")
-    assert suite.get("failures") == "0" and suite.get("skipped") == "1"
-    # barcode: (end to end + 4 stages) x (p50, p99); policy: its end-to-end p99
-    assert len([c for c in cases if c.find("skipped") is None]) == 11
+    assert suite.get("failures") == "0" and suite.get("skipped") == "0"
+    # barcode: (end to end + 4 stages) x (p50, p99); policy and lisat: their end-to-end p99
+    assert len([c for c in cases if c.find("skipped") is None]) == 12
     assert {c.get("name") for c in cases} >= {"end_to_end.p99 (budget)", "segmentation.p50 (budget)"}
     baseline = json.loads(base.read_text())
     assert baseline["schema"] == "edgeperc.latency-baseline/1"
@@ -178,7 +178,6 @@ def test_latency_test_fails_on_regression_against_baseline(tmp_path, capsys):
 
 @pytest.mark.parametrize("budgets, extra, words", [
     ({}, [], ["has no latency budgets"]),
-    ({"lisat": 100}, [], ["none of its budgeted pipelines can run", "lisat"]),
     (GENEROUS, ["--baseline", "BAD"], ["baseline", "not valid JSON"]),
     (GENEROUS, ["--baseline", "absent.json"], ["absent.json", "not found"]),
 ])
@@ -214,3 +213,13 @@ def test_profile_policy_times_its_stages(tmp_path, capsys):
     data = json.loads((out / "profile.json").read_text())
     stages = data["stages"] if "stages" in data else data["pipelines"]["policy"]["stages"]
     assert {"preprocess", "network", "guard"} <= set(stages)
+
+
+def test_profile_lisat_times_its_graphs_beside_the_compressed_peer(tmp_path, capsys):
+    """The shipped tiny LISAt, exported (and compressed, for the peer) into the session's cache."""
+    out = tmp_path / "prof"
+    assert run_cli("profile", "lisat", "--iterations", 3, "--warmup", 1, "--input-count", 2, "--out", out) == 0, capsys.readouterr()
+    data = json.loads((out / "profile.json").read_text())
+    stages = data["stages"] if "stages" in data else data["pipelines"]["lisat"]["stages"]
+    assert {"vision", "mask_encoder", "language", "mask"} <= set(stages)
+    assert "compressed" in json.dumps(data.get("peers", data))

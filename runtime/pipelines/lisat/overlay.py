@@ -8,7 +8,7 @@ import numpy as np
 
 from edgeperc.errors import InvalidInputError
 
-TINT_RGB = (255, 40, 40)
+TINT_RGB = (0, 230, 255)  # cyan: the scenes have red, brown, green and blue objects, no cyan ones
 
 
 def overlay_mask(image: np.ndarray, mask: np.ndarray | None, alpha: float = 0.5) -> np.ndarray:
