@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -50,6 +51,15 @@ bool finite_all(const double* x, int n) {
 
 }  // namespace
 
+// The queue between the planner (producer) and the tick thread (consumer) is lock-free: the
+// planner must never be able to delay a tick (with a mutex, a planner preempted inside a push
+// holds the tick thread up for as long as its core is busy elsewhere - milliseconds on a kernel
+// without full preemption). Each ring slot carries an atomic tag, index * 4 + state, and one CAS
+// decides who owns index i: the planner (FREE -> PRODUCED after writing the row) or the tick
+// thread (FREE -> HELD when nothing was there at i's slot). Exactly one wins; a push that loses
+// reports "held", and the planner takes the held row over from the history.
+enum SlotState : int64_t { kFree = 0, kProduced = 1, kHeld = 2 };
+
 struct EpJointSender {
   EpLimiterParams params;
   uint32_t flag_bits[EP_LIMITER_BITS];
@@ -59,14 +69,12 @@ struct EpJointSender {
   uint32_t* masks = nullptr;
   double* lateness = nullptr;
   uint8_t* held = nullptr;
-  // Queue (under lock): rows pushed, not yet sent, in index order.
-  std::vector<Row> queue;
-  int64_t q_head = 0, q_count = 0;
-  std::vector<Row> history;  // sent rows by index % capacity (under lock)
-  Row last;                  // the last row sent (under lock)
-  int64_t decided = 0;       // ticks whose row is decided (under lock; push refuses index < decided)
-  int64_t next_push = 0;     // index the next push must carry (under lock)
-  pthread_mutex_t lock;
+  int64_t capacity = 0;
+  std::vector<Row> rows;                        // written by the planner before its CAS
+  std::unique_ptr<std::atomic<int64_t>[]> tags;  // index * 4 + SlotState, per slot
+  std::vector<Row> history;                      // sent rows by index % capacity (tick thread writes)
+  Row last;                                      // the last row sent (tick thread only)
+  int64_t next_push = 0;                         // planner only
   std::atomic<int64_t> sent{0};
   std::atomic<int32_t> stop{0}, finish{0}, running{0};
   int32_t started = 0;
@@ -81,31 +89,31 @@ struct EpJointSender {
   }
 
   // The row for slot `index`: the planner's, or a hold tick toward the last reference; false when
-  // the planner finished and nothing is left.
+  // the planner finished and nothing is left. Never waits on the planner.
   bool next_row(int64_t index, Row* row) {
-    pthread_mutex_lock(&lock);
-    bool ok = true;
-    if (q_count > 0) {
-      *row = queue[q_head];
-      q_head = (q_head + 1) % static_cast<int64_t>(queue.size());
-      --q_count;
+    std::atomic<int64_t>& tag = tags[index % capacity];
+    int64_t seen = tag.load(std::memory_order_acquire);
+    bool produced = seen == index * 4 + kProduced;
+    if (!produced) {
+      if (finish.load(std::memory_order_acquire)) return false;
+      int64_t expected = index * 4 + kFree;
+      if (!tag.compare_exchange_strong(expected, index * 4 + kHeld, std::memory_order_acq_rel)) {
+        produced = expected == index * 4 + kProduced;  // the planner won the slot meanwhile
+      }
+    }
+    if (produced) {
+      *row = rows[index % capacity];
       row->held = 0;
-    } else if (finish.load(std::memory_order_acquire)) {
-      ok = false;
     } else {
       *row = last;
       row->index = index;
       row->held = 1;
       row->mask = mask_of(ep_limit_hold_tick(&params, row->state, row->has_ref ? row->ref : nullptr));
     }
-    if (ok) {
-      last = *row;
-      history[index % static_cast<int64_t>(history.size())] = *row;
-      decided = index + 1;
-      if (next_push < decided) next_push = decided;
-    }
-    pthread_mutex_unlock(&lock);
-    return ok;
+    last = *row;
+    history[index % capacity] = *row;
+    tag.store((index + capacity) * 4 + kFree, std::memory_order_release);  // the slot's next lap
+    return true;
   }
 
   void serve() {
@@ -188,8 +196,15 @@ EP_JS_API int32_t ep_joint_sender_create(const EpLimiterParams* params, const ui
   s->masks = masks;
   s->lateness = lateness;
   s->held = held;
-  s->queue.resize(static_cast<size_t>(capacity));
+  s->capacity = capacity;
+  s->rows.resize(static_cast<size_t>(capacity));
   s->history.resize(static_cast<size_t>(capacity));
+  s->tags.reset(new (std::nothrow) std::atomic<int64_t>[static_cast<size_t>(capacity)]);
+  if (!s->tags) {
+    delete s;
+    return EP_JS_ERR_THREAD;
+  }
+  for (int64_t k = 0; k < capacity; ++k) s->tags[k].store(k * 4 + kFree, std::memory_order_relaxed);
   memcpy(s->last.state, start_state, sizeof(s->last.state));
   s->last.width = start_width;
   // Touch the logs now, not page by page in the tick thread.
@@ -198,11 +213,6 @@ EP_JS_API int32_t ep_joint_sender_create(const EpLimiterParams* params, const ui
   memset(masks, 0, sizeof(uint32_t) * static_cast<size_t>(max_ticks));
   memset(lateness, 0, sizeof(double) * static_cast<size_t>(max_ticks));
   memset(held, 0, static_cast<size_t>(max_ticks));
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT);  // a preempted pusher is boosted
-  pthread_mutex_init(&s->lock, &attr);
-  pthread_mutexattr_destroy(&attr);
   *out = s;
   return EP_OK;
 }
@@ -256,28 +266,32 @@ EP_JS_API int32_t ep_joint_sender_push(EpJointSender* s, int64_t index, const do
   if (!finite_all(state, EP_STATE) || (ref && !finite_all(ref, EP_JOINTS)) || !isfinite(width) || index < 0 ||
       index >= s->max_ticks)
     return EP_ERR_BAD_ARGUMENT;
-  int32_t status = EP_OK;
-  pthread_mutex_lock(&s->lock);
-  if (index < s->decided) {
-    // already sent (held): the caller takes that row over
-  } else if (index != s->next_push) {
-    status = EP_JS_ERR_STATE;
-  } else if (s->q_count >= static_cast<int64_t>(s->queue.size())) {
-    status = EP_JS_ERR_QUEUE_FULL;
-  } else {
-    Row& row = s->queue[(s->q_head + s->q_count) % static_cast<int64_t>(s->queue.size())];
-    row.index = index;
-    memcpy(row.state, state, sizeof(row.state));
-    row.has_ref = ref ? 1 : 0;
-    if (ref) memcpy(row.ref, ref, sizeof(row.ref));
-    row.width = width;
-    row.mask = mask;
-    ++s->q_count;
-    s->next_push = index + 1;
-    *accepted = 1;
+  // Rows come in order: every index skipped since the last push must have gone out held.
+  for (int64_t k = s->next_push; k < index; ++k) {
+    if (s->tags[k % s->capacity].load(std::memory_order_acquire) < k * 4 + kHeld) return EP_JS_ERR_STATE;
   }
-  pthread_mutex_unlock(&s->lock);
-  return status;
+  std::atomic<int64_t>& tag = s->tags[index % s->capacity];
+  int64_t seen = tag.load(std::memory_order_acquire);
+  if (seen < index * 4) return EP_JS_ERR_QUEUE_FULL;  // the slot's previous lap has not gone out yet
+  if (seen != index * 4 + kFree) {                     // held (or already gone out): take it over
+    s->next_push = index + 1;
+    return EP_OK;
+  }
+  Row& row = s->rows[index % s->capacity];
+  row.index = index;
+  memcpy(row.state, state, sizeof(row.state));
+  row.has_ref = ref ? 1 : 0;
+  if (ref) memcpy(row.ref, ref, sizeof(row.ref));
+  row.width = width;
+  row.mask = mask;
+  int64_t expected = index * 4 + kFree;
+  *accepted = tag.compare_exchange_strong(expected, index * 4 + kProduced, std::memory_order_acq_rel) ? 1 : 0;
+  if (!*accepted) {  // the tick thread held this index a moment ago: wait until its row is logged
+    while (s->sent.load(std::memory_order_acquire) <= index && s->running.load(std::memory_order_acquire)) {
+    }
+  }
+  s->next_push = index + 1;
+  return EP_OK;
 }
 
 EP_JS_API int64_t ep_joint_sender_sent(const EpJointSender* s) { return s ? s->sent.load(std::memory_order_acquire) : 0; }
@@ -285,22 +299,19 @@ EP_JS_API int64_t ep_joint_sender_sent(const EpJointSender* s) { return s ? s->s
 EP_JS_API int32_t ep_joint_sender_row(EpJointSender* s, int64_t index, double* state, double* ref, int32_t* has_ref,
                                       double* width, uint32_t* mask, int32_t* held) {
   if (!s || !state || !ref || !has_ref || !width || !mask || !held) return EP_ERR_NULL_POINTER;
-  int32_t status = EP_OK;
-  pthread_mutex_lock(&s->lock);
-  const int64_t size = static_cast<int64_t>(s->history.size());
-  if (index < 0 || index >= s->decided || index < s->decided - size) {
-    status = EP_ERR_BAD_ARGUMENT;
-  } else {
-    const Row& row = s->history[index % size];
-    memcpy(state, row.state, sizeof(row.state));
-    memcpy(ref, row.ref, sizeof(row.ref));
-    *has_ref = row.has_ref;
-    *width = row.width;
-    *mask = row.mask;
-    *held = row.held;
-  }
-  pthread_mutex_unlock(&s->lock);
-  return status;
+  const int64_t before = s->sent.load(std::memory_order_acquire);
+  if (index < 0 || index >= before || index < before - s->capacity + 1) return EP_ERR_BAD_ARGUMENT;
+  const Row row = s->history[index % s->capacity];
+  // The tick thread rewrites this slot a whole capacity of ticks later: if it got there meanwhile,
+  // the copy may be torn, so refuse it.
+  if (s->sent.load(std::memory_order_acquire) > index + s->capacity - 1) return EP_ERR_BAD_ARGUMENT;
+  memcpy(state, row.state, sizeof(row.state));
+  memcpy(ref, row.ref, sizeof(row.ref));
+  *has_ref = row.has_ref;
+  *width = row.width;
+  *mask = row.mask;
+  *held = row.held;
+  return EP_OK;
 }
 
 EP_JS_API int32_t ep_joint_sender_finish(EpJointSender* s) {
@@ -326,7 +337,6 @@ EP_JS_API int32_t ep_joint_sender_stop(EpJointSender* s) {
 EP_JS_API void ep_joint_sender_destroy(EpJointSender* s) {
   if (!s) return;
   ep_joint_sender_stop(s);
-  pthread_mutex_destroy(&s->lock);
   delete s;
 }
 

@@ -9,7 +9,8 @@
 //
 // "Sending" writes the command into caller-owned logs (q_c, widths, masks, lateness, held) and
 // then publishes the count of sent ticks: a plant (or a UDP writer) reads the stream from there.
-// Every function checks its arguments and returns an EpStatus.
+// The queue between them is lock-free (one CAS per slot decides planner row or held tick), so
+// the planner can never delay a tick. Every function checks its arguments and returns an EpStatus.
 #pragma once
 #include <stdint.h>
 
