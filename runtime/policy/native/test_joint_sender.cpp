@@ -137,12 +137,7 @@ static void test_racing_planner_and_ticks_decide_each_index_once() {
   EpLimiterParams p = panda_like();
   const int64_t n = 1500;
   Logs logs(n);
-  const uint32_t bits[EP_LIMITER_BITS] = {1, 2, 4, 8, 16, 32};
-  double start[EP_STATE] = {};
-  EpJointSender* s = nullptr;
-  CHECK_EQ(ep_joint_sender_create(&p, bits, start, 0.04, n, 64, logs.q_c.data(), logs.widths.data(), logs.masks.data(),
-                                  logs.lateness.data(), logs.held.data(), &s),
-           EP_OK);
+  EpJointSender* s = make(logs, n, p);
   double t0 = 0.0;
   CHECK_EQ(ep_joint_sender_start(s, 0.001, 0, 0.0, -1, 0, &t0), EP_OK);
   std::vector<int> accepted(n, -1);
