@@ -93,7 +93,10 @@ def segment(
         for a in record["answers"]:
             lat = a["latency_ms"]
             split = ", ".join(f"{k} {v:.1f}" for k, v in lat.items() if k != "total")
-            state = f"mask {a['mask_area_px']} px" if a["has_mask"] else f"no mask ({a['stop']})"
+            if not a["has_mask"]:
+                state = f"no mask ({a['stop']})"
+            else:  # <SEG> came, but the decoder may still put no pixel above 0
+                state = f"mask {a['mask_area_px']} px" if a["mask_area_px"] else "<SEG> answered, empty mask"
             lines.append(f"  {state}; {lat['total']:.1f} ms ({split}) -> {a['overlay']}")
         return lines
 
