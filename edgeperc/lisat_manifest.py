@@ -13,7 +13,6 @@ manifests written before compression existed still read.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeperc.errors import ModelFileError
 from edgeperc.hashing import sha256_file
+from edgeperc.json_files import read_json_file
 from edgeperc.manifest import Normalisation, Precision, TensorSpec
 
 MANIFEST_FILE = "lisat_manifest.json"
@@ -135,12 +135,7 @@ def write_lisat_manifest(manifest: LisatManifest, folder: str | Path) -> Path:
 def read_lisat_manifest(folder: str | Path) -> LisatManifest:
     """Parse ``folder/lisat_manifest.json``; missing or malformed -> ModelFileError naming it."""
     path = Path(folder) / MANIFEST_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"no LISAt manifest: {path}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"LISAt manifest {path} is not readable JSON ({exc})") from exc
+    data = read_json_file(path, "LISAt manifest", missing=f"no LISAt manifest: {path}")
     try:
         manifest = LisatManifest.model_validate(data)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgeperc.errors import ConfigError, ModelFileError
+from edgeperc.json_files import read_json_file
 from edgeperc.models.lisat_config import LisatConfig
 
 CONFIG_FILE = "config.json"
@@ -102,10 +103,7 @@ def config_from_json(data: dict[str, Any], source: str = CONFIG_FILE) -> LisatCo
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} is not readable JSON ({exc})") from exc
+    return read_json_file(path, "checkpoint file")
 
 
 # -- locating and reading tensors ------------------------------------------------------------------

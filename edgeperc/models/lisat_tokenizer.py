@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from edgeperc.errors import ConfigError, ModelFileError
+from edgeperc.json_files import read_json_file
 from edgeperc.models.lisat_config import IGNORE_INDEX, LisatConfig
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<image>", "<SEG>")
@@ -148,12 +149,7 @@ def load_tokenizer(path: str | Path) -> TextTokenizer:
                                  f"yet, only edgeperc's word tokenizer ({TOKENIZER_FILE})")
         else:
             raise ModelFileError(f"no tokenizer in {path} (expected {TOKENIZER_FILE})")
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"tokenizer not found: {path}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"tokenizer {path} is not readable JSON ({exc})") from exc
+    data = read_json_file(path, "tokenizer")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("tokens"), list):
         raise ModelFileError(f"{path} is not an edgeperc LISAt word tokenizer (format {FORMAT})")
     try:

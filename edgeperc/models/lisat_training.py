@@ -265,6 +265,19 @@ def training_loss(out: Any, labels: Any, target: Any, train: LisatTrainConfig) -
                       dice_weight=train.dice_weight, pos_weight=train.pos_weight)
 
 
+def batch_forward(model: Any, tokenizer: Any, data: AerialQuerySet, index: np.ndarray, answers: list[str] | None,
+                  size: tuple[int, int]) -> tuple[Any, Any, Any, np.ndarray, Any]:
+    """The queries ``index`` (answers: reference texts, or None for LISA's fixed one) through the
+    model: (LisatOutput, ids, labels, their scenes, target masks)."""
+    import torch
+
+    ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], model.config.pad_token_id,
+                                     None if answers is None else [answers[i] for i in index])
+    scenes = data.scene[index]
+    out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids, mask, size)
+    return out, ids, labels, scenes, torch.from_numpy(data.masks[index])
+
+
 def evaluate_lisat(model: Any, tokenizer: Any, data: AerialQuerySet, batch: int = 8,
                    answers: str = "fixed") -> dict[str, Any]:
     """Held-out metrics of an eval-mode model: teacher-forced and greedy (end-to-end) mask IoU, the
@@ -283,13 +296,7 @@ def evaluate_lisat(model: Any, tokenizer: Any, data: AerialQuerySet, batch: int 
     with torch.no_grad():
         for start in range(0, n, batch):
             index = np.arange(start, min(start + batch, n))
-            reference = data.answers_for(answers)
-            ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], config.pad_token_id,
-                                             None if reference is None else [reference[i] for i in index])
-            scenes = data.scene[index]
-            out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids,
-                        mask, size)
-            target = torch.from_numpy(data.masks[index])
+            out, ids, labels, _scenes, target = batch_forward(model, tokenizer, data, index, data.answers_for(answers), size)
             for k, v in lisat_loss(out, splice_labels(labels, ids, config), target).items():
                 parts.setdefault(k, []).append(float(v) * len(index))
             pred = out.mask_logits[:, 0] > 0
@@ -577,7 +584,6 @@ def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConf
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / train.steps))))
     size = tuple(data.masks.shape[1:])
-    n = len(data.texts)
     history: dict[str, list[float]] = {}
     model.train()
     start = time.perf_counter()
@@ -589,12 +595,7 @@ def _fit(model: Any, tokenizer: Any, data: AerialQuerySet, train: LisatTrainConf
                            dice=float("nan"))
         for _ in range(train.steps):
             index = batch_indices(data, train.batch, train.batching, rng)
-            ids, mask, labels = encode_batch(tokenizer, [data.texts[i] for i in index], config.pad_token_id,
-                                             None if answers is None else [answers[i] for i in index])
-            scenes = data.scene[index]
-            out = model(torch.from_numpy(data.images_clip[scenes]), torch.from_numpy(data.images_sam[scenes]), ids,
-                        mask, size)
-            target = torch.from_numpy(data.masks[index])
+            out, ids, labels, scenes, target = batch_forward(model, tokenizer, data, index, answers, size)
             parts = training_loss(out, splice_labels(labels, ids, config), target, train)
             extra = grounding_losses(model, head, out, ids, index, scenes, target, attributes, train)
             weights = {"aux_loss": train.aux_weight, "negative_loss": train.negative_weight}
