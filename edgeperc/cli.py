@@ -285,7 +285,7 @@ def train(
     demos: Optional[Path] = typer.Option(None, help="rpt-policy: expert demos .npz (python -m edgeperc.sim.demos); default: generate."),
     episodes: int = typer.Option(50, help="rpt-policy: pick demos to generate when --demos is not given."),
     eval_episodes: int = typer.Option(0, help="rpt-policy: closed-loop episodes on unseen seeds after training."),
-    config: Optional[str] = typer.Option(None, help="rpt-policy: PolicyConfig overrides as JSON, e.g. '{\"layers\": 4}'; lisat: LisatConfig overrides, e.g. '{\"sam\": {\"patch_size\": 8}}'."),
+    config: Optional[str] = typer.Option(None, help="Config overrides as JSON: Y-Net/RPN e.g. '{\"upsample\": \"nearest\"}'; rpt-policy: PolicyConfig, e.g. '{\"layers\": 4}'; lisat: LisatConfig overrides, e.g. '{\"sam\": {\"patch_size\": 8}}'."),
     init: Optional[Path] = typer.Option(None, help="rpt-policy: fine-tune from this checkpoint (keeps its config and statistics)."),
     scenes: int = typer.Option(16, help="lisat: generated aerial scenes (a fifth held out, at least one)."),
     queries_per_image: int = typer.Option(3, "--queries-per-image", help="lisat: queries per scene, each on another target."),
@@ -334,7 +334,8 @@ def train(
             crop_hw = tuple(int(v) for v in crop.lower().split("x"))
         except ValueError as exc:
             raise ConfigError(f"--crop '{crop}' must be HxW, e.g. 192x192") from exc
-    record = train_family(get_family(family), {"base_width": 8 if width is None else width}, 600 if steps is None else steps,
+    overrides = {"base_width": 8, **_parse_json(config, "--config"), **({"base_width": width} if width is not None else {})}
+    record = train_family(get_family(family), overrides, 600 if steps is None else steps,
                           out, batch=8 if batch is None else batch, pool=pool, seed=seed, lr=4e-3 if lr is None else lr,
                           crop_hw=crop_hw)
     console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}")

@@ -112,6 +112,7 @@ def export_lisat_cli(
     student: Optional[Path] = typer.Option(None, help="compressed: distilled mask encoder (default: <checkpoint stem>-student.safetensors beside it; none: INT8 SAM encoder)."),
     block_size: int = typer.Option(128, help="compressed: INT4 block size of the LLM's MatMulNBits (16, 32, 64, 128)."),
     mask_iou_floor: float = typer.Option(0.95, help="compressed: keep the mask decoder FP32 unless INT8 keeps this mean mask IoU vs FP32 on the calibration queries."),
+    fuse_llm: bool = typer.Option(True, help="compressed: rebuild prefill/decode with ONNX Runtime's fused operators (GroupQueryAttention) before INT4; checked against the export."),
 ) -> None:
     """Checkpoint -> seven ONNX graphs (vision, mask_encoder, embed, prefill, decode, seg_projector,
     mask_decoder) with a manifest of their checksums, KV-cache layout and preprocessing."""
@@ -134,7 +135,8 @@ def export_lisat_cli(
             fp32 = Path(tmp) / "fp32"
             export_checkpoint(ckpt, fp32)
             compress_lisat_checkpoint(ckpt, fp32, out, student=student,
-                                      options=CompressOptions(block_size=block_size, mask_iou_floor=mask_iou_floor))
+                                      options=CompressOptions(block_size=block_size, mask_iou_floor=mask_iou_floor,
+                                                             fuse_llm=fuse_llm))
     else:
         raise ConfigError(f"--precision must be fp32 or compressed, got {precision!r}")
     console.print(f"[green]wrote[/green] {out}")

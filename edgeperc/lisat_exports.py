@@ -23,7 +23,7 @@ LisatPrecision = Literal["fp32", "compressed"]
 SHIPPED_LISAT = "lisat-tiny/lisat-tiny.safetensors"
 SHIPPED_STUDENT = "lisat-tiny/lisat-tiny-student.safetensors"
 CACHE_ENV = "EDGEPERC_LISAT_CACHE"
-COMPRESSION_VERSION = 2  # bump when the default compression settings change: cached folders rebuild
+COMPRESSION_VERSION = 3  # bump when the default compression settings change: cached folders rebuild
 
 
 def lisat_cache_dir() -> Path:

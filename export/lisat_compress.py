@@ -6,7 +6,9 @@ size, the calibration set, and per graph the measured reason for its precision.
 
 Per graph, for the ONNX Runtime CPU target (MatMulNBits is an ORT contrib op; a TensorRT target
 takes ModelOpt's INT4 QDQ instead, see toolchain-facts):
-  prefill, decode  INT4 weight-only, ORT's MatMulNBitsQuantizer (round-to-nearest, block-wise):
+  prefill, decode  rebuilt with ORT's fused operators (GroupQueryAttention, SkipSimplifiedLayerNorm;
+                   lisat_fused_llm) when the LLM's weights are given, checked against the FP32 graphs,
+                   then INT4 weight-only, ORT's MatMulNBitsQuantizer (round-to-nearest, block-wise):
                    the LLM's weights are the bulk of the folder and are read once per token.
   embed            INT4 blocks of the table (GatherBlockQuantized): a table the size of lm_head.
   vision           INT8, ORT static QDQ per-channel (calibrated) or dynamic.
@@ -90,6 +92,9 @@ class CompressOptions:
     # the seg projector's two Linear layers in INT4 (101 KB -> 19 KB); gated by the seg embedding's cosine
     quantize_seg_projector: bool = True
     seg_cosine_floor: float = 0.995
+    # prefill/decode rebuilt with ORT's fused operators (lisat_fused_llm) before INT4, when the LLM's
+    # weights are given: ~11 nodes per layer instead of ~70; the decode step is bound by per-node cost
+    fuse_llm: bool = True
     keep_precision: Literal["fp32", "fp16"] = "fp32"
 
     def check(self) -> None:
@@ -244,16 +249,52 @@ def _embedded(proto: onnx.ModelProto, source: onnx.ModelProto, precision: str,
     return proto
 
 
+FUSED_LOGITS_TOLERANCE = 1e-3  # fused vs exported FP32 graph: the same arithmetic, so only rounding may differ
+
+
+def fuse_llm_graph(template: onnx.ModelProto, weights: Mapping[str, np.ndarray], source: LisatManifest,
+                   reference: Any, feeds: list[dict[str, np.ndarray]]) -> onnx.ModelProto:
+    """``template`` (the exported prefill or decode graph) rebuilt with fused operators from
+    ``weights``; refused unless every output matches ``reference`` (that graph's runner) on ``feeds``
+    within FUSED_LOGITS_TOLERANCE."""
+    from edgeperc.export.lisat_fused_llm import build_fused_llm
+
+    from edgeperc.models.lisat_config import LisatConfig
+
+    llm = LisatConfig.model_validate(source.config).llm
+    fused = build_fused_llm(weights, template, llm.layers, llm.heads, llm.kv_heads, llm.max_positions, llm.rms_norm_eps,
+                            llm.rope_theta)
+    runner = OnnxRuntimeBackend(fused, intra_op_threads=1)
+    worst = max(float(np.abs(ref - got).max()) for f in feeds
+                for ref, got in zip(reference.infer(f).values(), runner.infer(f).values()))
+    if worst > FUSED_LOGITS_TOLERANCE:
+        raise ModelFileError(f"the fused {template.graph.name or 'LLM'} graph differs from the exported one by {worst:.2e} "
+                             f"(tolerance {FUSED_LOGITS_TOLERANCE}): the weights do not belong to this export")
+    return fused
+
+
+def decode_feeds(runners: Mapping[str, Any], prefill_feeds: list[dict[str, np.ndarray]],
+                 layers: int) -> list[dict[str, np.ndarray]]:
+    """One decode step per prompt: the FP32 prefill's KV cache of all but the last position, and that position."""
+    feeds = []
+    for f in prefill_feeds:
+        head = runners["prefill"].infer({"inputs_embeds": f["inputs_embeds"][:, :-1]})
+        feeds.append({"inputs_embeds": f["inputs_embeds"][:, -1:],
+                      **{f"past_{kind}_{i}": head[f"present_{kind}_{i}"] for i in range(layers) for kind in ("key", "value")}})
+    return feeds
+
+
 def compress_lisat(fp32_dir: str | Path, out_dir: str | Path, calibration: Sequence[Mapping[str, Any]],
                    student_onnx: str | Path | None = None, options: CompressOptions | None = None,
                    calibration_description: str = "", student_record: Mapping[str, Any] | None = None,
-                   progress: bool = True) -> LisatManifest:
+                   progress: bool = True, llm_weights: Mapping[str, np.ndarray] | None = None) -> LisatManifest:
     """Write the compressed folder of the FP32 export in ``fp32_dir`` into ``out_dir``; returns its manifest.
 
     ``calibration``: examples as check_lisat_parity takes them (images_clip, images_sam, input_ids;
     torch or numpy), used to calibrate INT8 and to measure each quantized graph against FP32.
     ``student_onnx``: a distilled mask encoder (export_student_mask_encoder) to replace the teacher's.
     ``student_record``: its training record, summarised into the manifest.
+    ``llm_weights``: the LLaMA tensors (lisat_fused_llm.llm_weights) for ``options.fuse_llm``.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -275,8 +316,14 @@ def compress_lisat(fp32_dir: str | Path, out_dir: str | Path, calibration: Seque
     calib_info = CalibrationInfo(source="lisat examples", samples=n, method="ort:minmax", description=calib_text)
     o = options
     int4_text = f"MatMulNBits RTN INT4, block {o.block_size}, {'symmetric' if o.symmetric else 'asymmetric'}"
+    fuse = o.fuse_llm and llm_weights is not None
+    llm_method = ("ORT fused operators (GroupQueryAttention, SkipSimplifiedLayerNormalization), " if fuse else "") + int4_text
+    if fuse:
+        feeds["decode"] = decode_feeds(runners, feeds["prefill"], source.kv_cache.layers)
 
     def int4(name: str, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str, str, str, list[str]]:
+        if fuse:
+            proto = fuse_llm_graph(proto, llm_weights, source, runners[name], feeds[name])
         quantized = quantize_int4(proto, o.block_size, o.symmetric, o.accuracy_level)
         if name == "prefill":
             d = _drift(runners[name], quantized, feeds["prefill"], "logits")
@@ -284,7 +331,10 @@ def compress_lisat(fp32_dir: str | Path, out_dir: str | Path, calibration: Seque
                    f"with FP32 {d['top1_agreement']:.3f}, logits cosine {d['cosine']:.4f} on {n} calibration prompts")
         else:
             why = "the same LLM weights as prefill (each graph carries its own copy), one token per call"
-        return quantized, "int4", int4_text, why, []
+        if fuse:
+            why += (f"; rebuilt with fused operators first (same outputs as the export within {FUSED_LOGITS_TOLERANCE}, "
+                    f"checked on {n} prompts): the decode step is bound by per-node cost at this size")
+        return quantized, "int4", llm_method, why, []
 
     def embed(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str, str, str, list[str]]:
         if not o.quantize_embed:
@@ -400,7 +450,7 @@ def compress_lisat(fp32_dir: str | Path, out_dir: str | Path, calibration: Seque
         tokenizer = FileEntry(file=copied.name, sha256=sha256_file(copied))
     compression = CompressionInfo(
         source_manifest_sha256=sha256_file(fp32_dir / MANIFEST_FILE),
-        method=f"LLM {int4_text}; vision INT8 {o.vision_int8}; "
+        method=f"LLM {llm_method}; vision INT8 {o.vision_int8}; "
                f"mask encoder {'distilled student' if student_onnx is not None else 'INT8 ' + o.vision_int8}",
         int4_block_size=o.block_size, int4_symmetric=o.symmetric, int4_accuracy_level=o.accuracy_level,
         calibration=calib_text, calibration_size=n, graphs=records, student=student_info)
@@ -445,9 +495,18 @@ def compress_lisat_checkpoint(checkpoint: str | Path, fp32_dir: str | Path, out_
     """The FP32 export of ``checkpoint`` -> the compressed folder ``out_dir``, calibrated on generated
     aerial queries; the mask encoder is replaced by ``student`` (default: the one shipped beside the
     checkpoint, ``<stem>-student.safetensors``, with its ``.json`` record), else INT8."""
+    from edgeperc.export.lisat_fused_llm import llm_weights
+
+    from edgeperc.models.lisat_checkpoint import load_lisat
     from edgeperc.models.lisat_config import LisatConfig
 
     source = verify_lisat_manifest(fp32_dir)
+    config = LisatConfig.model_validate(source.config)
+    weights = None
+    if (options or CompressOptions()).fuse_llm:
+        model, _ = load_lisat(checkpoint, config)
+        weights = llm_weights(model.state_dict(), config.llm.layers)
+        del model
     student = Path(student) if student is not None else student_beside(checkpoint)
     examples = calibration_examples(source, fp32_dir, calibration_queries)
     description = (f"{len(examples)} generated aerial queries (edgeperc generate aerial, seed {CALIBRATION_SEED}, "
@@ -459,11 +518,11 @@ def compress_lisat_checkpoint(checkpoint: str | Path, fp32_dir: str | Path, out_
 
             from edgeperc.models.lisat_student import load_lisat_student
 
-            model, _ = load_lisat_student(student, LisatConfig.model_validate(source.config))
+            model, _ = load_lisat_student(student, config)
             student_onnx = export_student_mask_encoder(model, Path(tmp) / "mask_encoder.onnx", opset=source.opset,
                                                        checkpoint_sha256=sha256_file(student))
             record_path = Path(student).with_suffix(".json")
             record = json.loads(record_path.read_text()) if record_path.is_file() else {}
         compress_lisat(fp32_dir, out_dir, examples, student_onnx=student_onnx, options=options,
-                       calibration_description=description, student_record=record, progress=progress)
+                       calibration_description=description, student_record=record, progress=progress, llm_weights=weights)
     return Path(out_dir)

@@ -1,5 +1,5 @@
 """Y-Net (dissertation ch. 3 and App. B): a regular-convolution branch and a dilated branch with
-pyramid pooling, merged residually at every scale, decoded by transposed convolutions with skips.
+pyramid pooling, merged residually at every scale, decoded by transposed convolutions (or 1x1 conv + nearest 2x) with skips.
 
 Shapes: input (B, C_in, H, W) float32 with H, W divisible by 16 (400x400 crops -> 25x25 at 1/16).
 Heads: ``mask`` (sigmoid probability, barcodes) or ``depth`` (softplus, metres) + ``log_var``
@@ -62,6 +62,21 @@ class PyramidPooling(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class NearestUp(nn.Conv2d):
+    """1x1 conv, then nearest 2x: the same map as conv after upsampling (a 1x1 conv commutes with
+    nearest), at a quarter of the cost; Conv + Resize quantize to int8 where ConvTranspose cannot."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__(in_ch, out_ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(super().forward(x), scale_factor=2.0, mode="nearest")
+
+
+def _upsampler(kind: str, in_ch: int, out_ch: int) -> nn.Module:
+    return NearestUp(in_ch, out_ch) if kind == "nearest" else nn.ConvTranspose2d(in_ch, out_ch, 2, stride=2)
+
+
 class YNet(nn.Module):
     def __init__(self, config: YNetConfig) -> None:
         super().__init__()
@@ -82,9 +97,7 @@ class YNet(nn.Module):
         self.right_merge = _conv(self.pyramid.out_channels, widths[-1], wrap=wrap)
         # Residual correction of the regular branch by the dilated branch at the finer scales.
         self.lateral = nn.ModuleList(nn.Conv2d(dw, widths[level], 1) for level in range(LEVELS - 1))
-        self.up = nn.ModuleList(
-            nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2) for level in range(LEVELS - 1)
-        )
+        self.up = nn.ModuleList(_upsampler(config.upsample, widths[level + 1], widths[level]) for level in range(LEVELS - 1))
         self.decode = nn.ModuleList(_conv(2 * widths[level], widths[level], wrap=wrap) for level in range(LEVELS - 1))
         self.heads = nn.ModuleDict({name: nn.Conv2d(w, 1, 1) for name in config.heads})
 

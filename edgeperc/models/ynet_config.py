@@ -21,6 +21,11 @@ class YNetConfig(BaseModel):
     heads: list[HeadName] = Field(default_factory=lambda: ["mask"])
     pyramid_kernels: tuple[int, ...] = (5, 3, 2)
     wrap_longitude: bool = Field(False, description="circular padding along W: equirectangular panoramas have no seam")
+    upsample: Literal["transposed", "nearest"] = Field(
+        "transposed",
+        description="decoder upsampler: 2x2 transposed conv (the paper) or 1x1 conv + nearest 2x, which INT8 runtimes "
+                    "keep in int8 (ONNX Runtime's CPU EP has no int8 ConvTranspose)",
+    )
 
     @field_validator("input_hw")
     @classmethod

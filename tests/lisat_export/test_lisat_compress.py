@@ -34,6 +34,7 @@ from edgeperc.lisat_manifest import (
     verify_lisat_manifest,
 )
 from edgeperc.manifest import read_manifest
+from edgeperc.models.lisat_checkpoint import save_lisat
 from edgeperc.models.lisat_student import (
     StudentConfig,
     build_student,
@@ -61,14 +62,13 @@ def student_onnx(distilled, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def compressed_dir(lisat_export_dir, distilled, tmp_path_factory):
+def compressed_dir(seg_model, lisat_export_dir, distilled, tmp_path_factory):
     """Through compress_lisat_checkpoint: the student found beside the checkpoint (its -student file),
     calibrated on 3 generated aerial queries."""
-    shipped = tmp_path_factory.mktemp("checkpoint")
-    (shipped / "lisat.safetensors").write_bytes(b"")  # only its name is used: the student is found beside it
-    save_lisat_student(shipped / "lisat-student.safetensors", *distilled)
+    shipped = save_lisat(seg_model, seg_model.config, tmp_path_factory.mktemp("checkpoint"))
+    save_lisat_student(shipped / "model-student.safetensors", *distilled)  # found beside model.safetensors
     folder = tmp_path_factory.mktemp("lisat_compressed")
-    compress_lisat_checkpoint(shipped / "lisat.safetensors", lisat_export_dir, folder, calibration_queries=3,
+    compress_lisat_checkpoint(shipped / "model.safetensors", lisat_export_dir, folder, calibration_queries=3,
                               progress=False)
     return folder
 
@@ -95,7 +95,9 @@ def test_llm_graphs_are_int4_with_no_large_fp32_matmul_weight(compressed_dir):
     for name in ("prefill", "decode"):
         model = onnx.load(str(compressed_dir / f"{name}.onnx"))
         sizes = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-        assert sum(op == "MatMulNBits" for op in _ops(compressed_dir, name)) == 2 * 7 + 1  # 2 layers x 7 + lm_head
+        ops = _ops(compressed_dir, name)
+        assert sum(op == "MatMulNBits" for op in ops) == 2 * 5 + 1  # 2 layers x (qkv, o, gate, up, down) + lm_head
+        assert ops.count("GroupQueryAttention") == 2  # rebuilt with fused operators before INT4
         left = [(n.name, sizes[i]) for n in model.graph.node if n.op_type in ("MatMul", "Gemm")
                 for i in n.input if sizes.get(i, 0) > MAX_FP32_WEIGHT]
         assert not left, left
