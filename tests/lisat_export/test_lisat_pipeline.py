@@ -218,3 +218,37 @@ def test_segment_on_a_checkpoint_exports_and_compresses_through_the_cache(seg_mo
     assert record["precision"]["prefill"] == "int4" and record["precision"]["vision"] == "int8"
     kinds = {p.name.rsplit("-", 1)[-1]: p.name for p in (tmp_path / "cache").iterdir()}
     assert set(kinds) == {"compressed", "fp32"} and "-nostudent-" in kinds["compressed"]
+
+
+class _CountingEmbed:
+    """The real embed runner, with its calls counted."""
+
+    def __init__(self, runner) -> None:
+        self.runner, self.calls = runner, 0
+
+    def infer(self, feeds):
+        self.calls += 1
+        return self.runner.infer(feeds)
+
+
+def test_token_embedding_rows_are_reused_and_equal_the_graphs(graphs, prompts):
+    from edgeperc.runtime.pipelines.lisat.decode import TokenEmbeddings, greedy_decode_graphs
+
+    manifest, runners = graphs
+    embed = _CountingEmbed(runners["embed"])
+    cache = TokenEmbeddings(rows=2)
+    for token in (7, 7, 9, 11, 11):
+        row = cache.get(token, embed)
+        want = runners["embed"].infer({"input_ids": np.array([[token]], np.int64)})["embeddings"]
+        np.testing.assert_array_equal(row, want)
+    assert embed.calls == 4  # 7 and 9 kept; 11 came after the cap of 2 rows, so it runs each time
+    swapped = {**runners, "embed": _CountingEmbed(runners["embed"])}
+    shared = TokenEmbeddings()
+    for example in prompts:
+        ids = example["input_ids"].numpy()
+        tokens = runners["vision"].infer({"images_clip": example["images_clip"].numpy()})["image_tokens"]
+        plain = greedy_decode_graphs(runners, manifest, ids, tokens, MAX_NEW_TOKENS)
+        cached = greedy_decode_graphs(swapped, manifest, ids, tokens, MAX_NEW_TOKENS, embed_cache=shared)
+        np.testing.assert_array_equal(cached.tokens, plain.tokens)
+    distinct = len(shared._rows)
+    assert swapped["embed"].calls == len(prompts) + distinct  # one prompt call each, then one per new token id

@@ -51,15 +51,36 @@ def _kv_feeds(outputs: Mapping[str, np.ndarray], layers: int) -> dict[str, np.nd
     return {f"past_{kind}_{i}": outputs[f"present_{kind}_{i}"] for i in range(layers) for kind in ("key", "value")}
 
 
+class TokenEmbeddings:
+    """Embedding rows by token id, filled from the ``embed`` graph on first use, at most ``rows`` kept
+    (a row is hidden_size floats: 16 KB at 7B). The embedding is a pure function of the id."""
+
+    def __init__(self, rows: int = 1024) -> None:
+        self.rows = rows
+        self._rows: dict[int, np.ndarray] = {}
+
+    def get(self, token: int, embed: Runner) -> np.ndarray:
+        """(1, 1, d) embedding of ``token``."""
+        row = self._rows.get(token)
+        if row is None:
+            row = embed.infer({"input_ids": np.array([[token]], np.int64)})["embeddings"]
+            if len(self._rows) < self.rows:
+                self._rows[token] = row
+        return row
+
+
 def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest, input_ids: np.ndarray,
                          image_tokens: np.ndarray, max_new_tokens: int, stop_at_seg: bool = True,
                          on_token: Callable[[int], None] | None = None,
-                         timings: dict[str, float] | None = None) -> GreedyResult:
+                         timings: dict[str, float] | None = None,
+                         embed_cache: TokenEmbeddings | None = None) -> GreedyResult:
     """(1, L) int64 prompt ids holding one image placeholder + (1, N, d) image tokens (``vision``'s
     output) -> greedy new tokens, stopping after EOS, after the first <SEG> if ``stop_at_seg``, or at
     ``max_new_tokens``. Uses the ``embed``, ``prefill`` and ``decode`` runners. ``on_token(id)`` is
     called as each token is chosen (streaming); ``timings`` gets ``prefill_s`` (embed + prefill),
-    ``decode_s`` (embed + decode, all steps) and ``decode_steps``.
+    ``decode_s`` (embed + decode, all steps) and ``decode_steps``. ``embed_cache`` keeps the
+    embedding rows of generated tokens across calls (answers repeat their words: one graph call
+    per token saved).
 
     Same arithmetic as models.lisat.greedy_decode: argmax of the last logits (first index on ties),
     the hidden state returned beside those logits is the one that emitted the token.
@@ -92,7 +113,7 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
         if token == t.eos_id or len(tokens) == max_new_tokens:
             break
         begin = time.perf_counter()
-        step = runners["embed"].infer({"input_ids": np.array([[token]], np.int64)})["embeddings"]
+        step = (embed_cache or TokenEmbeddings(0)).get(token, runners["embed"])
         out = runners["decode"].infer({"inputs_embeds": step, **_kv_feeds(out, manifest.kv_cache.layers)})
         decode_s, steps = decode_s + time.perf_counter() - begin, steps + 1
     if timings is not None:

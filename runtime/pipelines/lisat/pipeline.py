@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgeperc.runtime.pipelines.lisat.decode import greedy_decode_graphs
+from edgeperc.runtime.pipelines.lisat.decode import TokenEmbeddings, greedy_decode_graphs
 from edgeperc.runtime.pipelines.lisat.graphs import open_lisat_graphs
 from edgeperc.runtime.pipelines.lisat.masks import crop_and_resize_mask
 
@@ -118,6 +118,7 @@ class LisatPipeline:
         self.cache_images = max(0, cache_images)
         self.native_size_warning = native_size_warning
         self._features: OrderedDict[str, ImageFeatures] = OrderedDict()
+        self._token_embeddings = TokenEmbeddings()
 
     @property
     def precision(self) -> dict[str, str]:
@@ -200,7 +201,7 @@ class LisatPipeline:
 
         timing: dict[str, float] = {}
         result = greedy_decode_graphs(self.runners, self.manifest, ids, features.image_tokens, self.max_new_tokens,
-                                      on_token=stream, timings=timing)
+                                      on_token=stream, timings=timing, embed_cache=self._token_embeddings)
         tokens = [int(x) for x in result.tokens]
         timings_ms = {"preprocess": 0.0 if cached else features.preprocess_ms,
                       "vision": 0.0 if cached else features.vision_ms,
