@@ -17,21 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeperc.errors import ConfigError, EdgepercError
+from edgeperc.json_files import parse_json_option
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Deploy PyTorch perception and policy models to edge devices.")
 console = Console(soft_wrap=True)
-
-
-def _parse_json(text: Optional[str], option: str) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{option} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ConfigError(f"{option} must be a JSON object, got {type(value).__name__}")
-    return value
 
 
 def _csv(text: Optional[str]) -> Optional[list[str]]:
@@ -75,7 +64,7 @@ def export(
             raise ConfigError("--module needs --input-shape (one per input)")
         result = onnx_export.export_user_module(
             module, out, [onnx_export.parse_shape(s) for s in input_shape], checkpoint=checkpoint,
-            kwargs=_parse_json(kwargs, "--kwargs"), input_names=_csv(input_names), output_names=_csv(output_names),
+            kwargs=parse_json_option(kwargs, "--kwargs"), input_names=_csv(input_names), output_names=_csv(output_names),
             dynamic_batch=not static_batch, opset=opset, atol=atol, tensorrt_version=tensorrt_version,
         )
     else:
@@ -85,7 +74,7 @@ def export(
             family, _ = checkpoint_config(read_state(checkpoint)[1])
         if family is None:
             raise ConfigError("pass --family NAME (see `edgeperc families`) or --module pkg.mod:Class")
-        overrides = _parse_json(config, "--config")
+        overrides = parse_json_option(config, "--config")
         if width is not None:
             overrides["base_width"] = width
         result = onnx_export.export_family(family, out, checkpoint=checkpoint, config_overrides=overrides, opset=opset,
@@ -310,7 +299,7 @@ def train(
                                  sam_pretrain_steps=sam_pretrain_steps, freeze_sam_encoder=freeze_sam_encoder,
                                  batching=batching, aux_weight=aux_weight, negative_weight=negative_weight,
                                  **{k: v for k, v in given.items() if v is not None})
-        overrides = _parse_json(config, "--config") or None
+        overrides = parse_json_option(config, "--config") or None
         record = train_lisat(out, lisat, overrides, command=" ".join(["edgeperc", *sys.argv[1:]]))
         held = record["held_out_metrics"]
         console.print(f"[green]wrote[/green] {out}; " + (f"held-out gIoU {held['greedy']['all']['giou']:.3f}, <SEG> in "
@@ -322,7 +311,7 @@ def train(
 
         given = {"seed": seed, "steps": steps, "batch": batch, "lr": lr}
         bc = make_bc_config({k: v for k, v in given.items() if v is not None})
-        overrides = {**_parse_json(config, "--config"), **({"base_width": width} if width is not None else {})}
+        overrides = {**parse_json_option(config, "--config"), **({"base_width": width} if width is not None else {})}
         record = train_policy(out, demos, bc, overrides, episodes=episodes, eval_episodes=eval_episodes,
                               command=" ".join(["edgeperc", *sys.argv[1:]]), init=init)
         console.print(f"[green]wrote[/green] {out}; held-out {record['held_out_metrics']}"
@@ -334,7 +323,7 @@ def train(
             crop_hw = tuple(int(v) for v in crop.lower().split("x"))
         except ValueError as exc:
             raise ConfigError(f"--crop '{crop}' must be HxW, e.g. 192x192") from exc
-    overrides = {"base_width": 8, **_parse_json(config, "--config"), **({"base_width": width} if width is not None else {})}
+    overrides = {"base_width": 8, **parse_json_option(config, "--config"), **({"base_width": width} if width is not None else {})}
     record = train_family(get_family(family), overrides, 600 if steps is None else steps,
                           out, batch=8 if batch is None else batch, pool=pool, seed=seed, lr=4e-3 if lr is None else lr,
                           crop_hw=crop_hw)

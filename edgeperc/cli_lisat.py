@@ -12,6 +12,7 @@ from rich.console import Console
 from edgeperc.cli_barcode import expand_images
 from edgeperc.cli_batch import run_per_image
 from edgeperc.errors import ConfigError
+from edgeperc.json_files import parse_json_option
 
 lisat_app = typer.Typer(no_args_is_help=True, help="LISAt: export a checkpoint into deployable graphs.")
 
@@ -262,7 +263,8 @@ def distill_lisat_cli(
     seed: int = typer.Option(0, help="Seed (images come from generated scenes disjoint from LISAt's training ones)."),
     images: int = typer.Option(400, help="Generated training images."),
     threads: int = typer.Option(1, help="torch CPU threads."),
-    widths: Optional[str] = typer.Option(None, help="Channels after each stride-2 stage, e.g. 12,24,48,64 (default 16,32,64,96); one stage per factor 2 of SAM's patch size."),
+    widths: Optional[str] = typer.Option(None, help="Channels after the stem and each further stride-2 stage, e.g. 12,24,48,64 (default 16,32,64,96); one stage per factor 2 of SAM's patch size."),
+    config: Optional[str] = typer.Option(None, "--config", help="Other student settings as JSON, e.g. '{\"stem_stride\": 4, \"blocks_per_stage\": 0, \"neck_norm\": \"batchnorm\"}'."),
 ) -> None:
     """Distil a small CNN mask encoder from the checkpoint's SAM image encoder (as nanosam /
     MobileSAM do): MSE + cosine to the teacher's image embeddings on generated aerial scenes."""
@@ -277,8 +279,8 @@ def distill_lisat_cli(
         stages = tuple(int(w) for w in widths.split(",")) if widths else None
     except ValueError as exc:
         raise ConfigError(f"--widths {widths!r} must be comma-separated integers, e.g. 12,24,48,64") from exc
+    options = parse_json_option(config, "--config")
     record = train_lisat_student(ckpt, target, steps=steps, batch=batch, lr=lr, seed=seed, images=images, threads=threads,
-                                 widths=stages,
-                                 command=" ".join(["edgeperc", *sys.argv[1:]]))
+                                 widths=stages, options=options, command=" ".join(["edgeperc", *sys.argv[1:]]))
     Console(soft_wrap=True).print(f"[green]wrote[/green] {target}; embedding MSE to the teacher {record['teacher_vs_student_mse']:.4f}, "
                                   f"cosine {record['teacher_vs_student_cosine']:.4f} ({record['errors_on']})")

@@ -109,7 +109,9 @@ def build_fused_llm(weights: Mapping[str, np.ndarray], template: onnx.ModelProto
                   ["layers.0.normed"])[0]
     residual = x
     for i in range(layers):
-        w = lambda key: weights[f"model.layers.{i}.{key}"]  # noqa: E731
+        def w(key: str, i: int = i) -> np.ndarray:
+            return weights[f"model.layers.{i}.{key}"]
+
         qkv_weight = np.concatenate([w("self_attn.q_proj.weight"), w("self_attn.k_proj.weight"), w("self_attn.v_proj.weight")]).T
         qkv = node("MatMul", [normed, const(f"layers.{i}.qkv.weight", qkv_weight)], [f"layers.{i}.qkv"])[0]
         past = [f"past_key_{i}", f"past_value_{i}"] if with_past else ["", ""]

@@ -21,7 +21,8 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -35,7 +36,11 @@ DEFAULT_WIDTHS = (16, 32, 64, 96)
 
 class StudentConfig(BaseModel):
     """``image_size`` S of the SAM input, ``out_channels`` P and ``grid`` h = w of the embedding;
-    ``widths``: channels after each stride-2 stage, so S / grid must be 2 ** len(widths)."""
+    ``widths``: channels after the stem and after each further stride-2 stage, so S / grid must be
+    ``stem_stride`` * 2 ** (len(widths) - 1). ``stem_stride`` 2 is a 3x3 stride-2 convolution;
+    4, 8, ... a patchifying convolution (kernel = stride, as a ViT's patch embedding): at this size
+    the first full-resolution layer is most of the time. ``neck_norm``: SAM's per-position
+    LayerNorm2d, or BatchNorm, which folds into the convolutions at export (fewer graph nodes)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,26 +49,36 @@ class StudentConfig(BaseModel):
     grid: int = Field(ge=1, le=1024)
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     blocks_per_stage: int = Field(1, ge=0, le=8)
+    stem_stride: int = Field(2, ge=2, le=16)
+    neck_norm: Literal["layernorm", "batchnorm"] = "layernorm"
 
     @model_validator(mode="after")
     def _check(self) -> StudentConfig:
-        if self.image_size % self.grid or self.image_size // self.grid != 2 ** len(self.widths):
-            raise ValueError(f"image_size / grid = {self.image_size / self.grid:g} must be 2 ** len(widths) = "
-                             f"{2 ** len(self.widths)} (one stride-2 stage per width)")
+        if self.stem_stride & (self.stem_stride - 1):
+            raise ValueError(f"stem_stride {self.stem_stride} must be a power of two")
+        factor = self.stem_stride * 2 ** (len(self.widths) - 1) if self.widths else 1
+        if self.image_size % self.grid or self.image_size // self.grid != factor:
+            raise ValueError(f"image_size / grid = {self.image_size / self.grid:g} must be stem_stride x 2 ** (len(widths) - 1) "
+                             f"= {factor} (the stem, then one stride-2 stage per further width)")
         if min(self.widths, default=0) < 4:
             raise ValueError(f"widths {list(self.widths)} must be at least 4 each")
         return self
 
     @classmethod
-    def for_lisat(cls, config: Any, widths: tuple[int, ...] | None = None) -> StudentConfig:
-        """The student of ``config``'s (a LisatConfig) SAM encoder: same input size and embedding."""
+    def for_lisat(cls, config: Any, widths: tuple[int, ...] | None = None,
+                  options: Mapping[str, Any] | None = None) -> StudentConfig:
+        """The student of ``config``'s (a LisatConfig) SAM encoder: same input size and embedding;
+        ``options``: the other fields (stem_stride, blocks_per_stage, neck_norm)."""
         s = config.sam
-        depth = round(math.log2(s.patch_size))
-        widths = tuple(widths) if widths else _default_widths(depth)
+        options = dict(options or {})
+        stem = int(options.get("stem_stride", 2))
+        depth = round(math.log2(s.patch_size)) - round(math.log2(max(stem, 1))) + 1
+        widths = tuple(widths) if widths else _default_widths(max(depth, 1))
         try:
-            return cls(image_size=s.image_size, out_channels=s.prompt_embed_dim, grid=s.embedding_size, widths=widths)
+            return cls(image_size=s.image_size, out_channels=s.prompt_embed_dim, grid=s.embedding_size, widths=widths,
+                       **options)
         except ValidationError as exc:
-            raise ConfigError(f"student widths {list(widths)}: {exc.errors()[0]['msg']}") from exc
+            raise ConfigError(f"student config (widths {list(widths)}, {options}): {exc.errors()[0]['msg']}") from exc
 
 
 def _default_widths(stages: int) -> tuple[int, ...]:
@@ -90,7 +105,8 @@ def _build(config: StudentConfig) -> Any:
             return (x - mean) / torch.sqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 
     def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        padding = kernel // 2 if kernel % 2 else 0  # odd: same size / stride; even (patchify): none
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
                                    nn.BatchNorm2d(c_out)]
         if act:
             layers.append(nn.ReLU(inplace=True))
@@ -116,7 +132,8 @@ def _build(config: StudentConfig) -> Any:
             stages: list[nn.Module] = []
             c_in = 3
             for i, c in enumerate(config.widths):
-                down = conv_bn(c_in, c, 3, 2) if i == 0 else nn.Sequential(conv_bn(c_in, c_in, 3, 2, groups=c_in),
+                stem = 3 if config.stem_stride == 2 else config.stem_stride
+                down = conv_bn(c_in, c, stem, config.stem_stride) if i == 0 else nn.Sequential(conv_bn(c_in, c_in, 3, 2, groups=c_in),
                                                                             conv_bn(c_in, c, 1))
                 blocks = config.blocks_per_stage if i else 0  # none at the first, costliest scale
                 stages.append(nn.Sequential(down, *[Residual(c) for _ in range(blocks)]))
@@ -127,8 +144,9 @@ def _build(config: StudentConfig) -> Any:
             self.pos_embed = nn.Parameter(torch.zeros(1, c_in, config.grid, config.grid))
             self.context = nn.Conv2d(c_in, c_in, 1)
             p = config.out_channels
-            self.neck = nn.Sequential(nn.Conv2d(c_in, p, 1, bias=False), LayerNorm2d(p),
-                                      nn.Conv2d(p, p, 3, padding=1, bias=False), LayerNorm2d(p))
+            norm = LayerNorm2d if config.neck_norm == "layernorm" else nn.BatchNorm2d
+            self.neck = nn.Sequential(nn.Conv2d(c_in, p, 1, bias=False), norm(p),
+                                      nn.Conv2d(p, p, 3, padding=1, bias=False), norm(p))
 
         def forward(self, images_sam: torch.Tensor) -> torch.Tensor:
             x = self.stages(images_sam) + self.pos_embed
@@ -194,7 +212,8 @@ def _check_images(images: np.ndarray, config: StudentConfig, name: str) -> np.nd
 def distill_mask_encoder(model: Any, images: np.ndarray, steps: int = 1000, lr: float = 2e-3, batch: int = 8,
                          seed: int = 0, progress: bool = True, held_out: np.ndarray | None = None,
                          widths: tuple[int, ...] | None = None, cosine_weight: float = 0.5, threads: int | None = 1,
-                         command: str | None = None, data: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+                         command: str | None = None, data: dict[str, Any] | None = None,
+                         options: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train a student of ``model``'s (LisatModel) SAM encoder on ``images`` (N, 3, S, S) SAM-preprocessed;
     returns (eval-mode student, record). Loss: MSE + ``cosine_weight`` x (1 - per-position cosine), AdamW
     with warm-up and cosine decay. ``held_out`` images (never trained on) give the record's errors;
@@ -205,7 +224,7 @@ def distill_mask_encoder(model: Any, images: np.ndarray, steps: int = 1000, lr: 
 
     if steps < 1 or batch < 1 or not lr > 0:
         raise ConfigError(f"steps {steps} and batch {batch} must be >= 1, lr {lr} positive")
-    config = StudentConfig.for_lisat(model.config, widths)
+    config = StudentConfig.for_lisat(model.config, widths, options)
     images = _check_images(images, config, "images")
     evaluation = _check_images(held_out, config, "held_out") if held_out is not None else images
     began = time.perf_counter()
@@ -349,7 +368,8 @@ def distillation_images(count: int, seed: int, size: int, sam_side: int) -> np.n
 def train_lisat_student(checkpoint: str | Path, out: str | Path, steps: int = 1000, batch: int = 8, lr: float = 2e-3,
                         seed: int = 0, images: int = 400, held_out_images: int = 32, size: int = 256,
                         widths: tuple[int, ...] | None = None, cosine_weight: float = 0.5, threads: int | None = 1,
-                        command: str | None = None, progress: bool = True) -> dict[str, Any]:
+                        command: str | None = None, progress: bool = True,
+                        options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Distil the mask encoder of the LISAt checkpoint ``checkpoint`` (load_lisat) on ``images`` generated
     aerial scenes of ``size`` px (seeds disjoint from LISAt training's), write ``out`` (.safetensors) and
     ``out``.json; returns the record."""
@@ -368,7 +388,7 @@ def train_lisat_student(checkpoint: str | Path, out: str | Path, steps: int = 10
             "train_seed": TRAIN_IMAGE_SEED + seed, "held_out_seed": HELD_OUT_IMAGE_SEED + seed,
             "seconds": time.perf_counter() - began}
     student, record = distill_mask_encoder(model, train, steps, lr, batch, seed, progress, held, widths, cosine_weight,
-                                           threads, command, data)
+                                           threads, command, data, options)
     files = checkpoint_files(checkpoint)
     record["teacher_checkpoint"] = {"path": str(checkpoint),
                                     "sha256": sha256_file(files[0]) if len(files) == 1 else None}

@@ -8,16 +8,16 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
 
-from edgeperc.export.calibration import load_samples  # noqa: E402
-from edgeperc.export.onnx_export import export_family  # noqa: E402
-from edgeperc.export.quantize import quantize_model  # noqa: E402
+from edgeperc.export.calibration import load_samples
+from edgeperc.export.onnx_export import export_family
+from edgeperc.export.quantize import quantize_model
 
-from edgeperc.errors import ConfigError  # noqa: E402
-from edgeperc.manifest import manifest_of  # noqa: E402
-from edgeperc.models.checkpoints import save_checkpoint  # noqa: E402
-from edgeperc.models.registry import get_family  # noqa: E402
-from edgeperc.models.ynet import NearestUp  # noqa: E402
-from edgeperc.onnx_io import load_onnx  # noqa: E402
+from edgeperc.errors import ConfigError
+from edgeperc.manifest import manifest_of
+from edgeperc.models.checkpoints import save_checkpoint
+from edgeperc.models.registry import get_family
+from edgeperc.models.ynet import NearestUp
+from edgeperc.onnx_io import load_onnx
 
 
 def test_nearest_up_is_a_1x1_conv_of_the_repeated_pixels():

@@ -199,6 +199,35 @@ def test_student_checkpoint_round_trips_and_a_wrong_shape_is_named(distilled, se
         load_lisat_student(tmp_path / "missing.safetensors")
 
 
+def test_patchify_stem_and_batchnorm_neck_student(seg_model, tmp_path):
+    """stem_stride 4 (one 4x4 stride-4 convolution) + two stride-2 stages reach the teacher's grid;
+    the BatchNorm neck folds into the convolutions at export (no per-position normalisation ops
+    left); the teacher's I/O and torch's numbers are kept; a stem that misses the grid is named."""
+    from edgeperc.export.lisat_compress import export_student_mask_encoder
+
+    config = StudentConfig.for_lisat(seg_model.config, (16, 32, 64),
+                                     {"stem_stride": 4, "blocks_per_stage": 0, "neck_norm": "batchnorm"})
+    torch.manual_seed(0)
+    student = build_student(config).eval()
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        out = student(x)
+    assert out.shape == (2, 64, 16, 16)
+    path = export_student_mask_encoder(student, tmp_path / "fast.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops.count("ReduceMean") <= 1, ops  # the pooled context only; LayerNorm2d would add two, with Pow and Sqrt
+    assert "BatchNormalization" not in ops and "Pow" not in ops and "Sqrt" not in ops
+    np.testing.assert_allclose(OnnxRuntimeBackend(path).infer({"images_sam": x[:1].numpy()})["image_embeddings"],
+                               out[:1].numpy(), atol=1e-4, rtol=0)
+    save_lisat_student(tmp_path / "fast.safetensors", student)
+    loaded, loaded_config = load_lisat_student(tmp_path / "fast.safetensors", seg_model.config)
+    assert loaded_config == config
+    with pytest.raises(ConfigError, match="stem_stride x 2"):
+        StudentConfig.for_lisat(seg_model.config, (16, 32, 64, 96), {"stem_stride": 4})
+    with pytest.raises(ConfigError, match="power of two"):
+        StudentConfig.for_lisat(seg_model.config, (16, 32), {"stem_stride": 6})
+
+
 def test_manifests_written_before_compression_still_read(lisat_export_dir, tmp_path):
     data = json.loads((lisat_export_dir / MANIFEST_FILE).read_text())
     for entry in data["graphs"].values():

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgeperc.runtime.pipelines.lisat.decode import TokenEmbeddings, greedy_decode_graphs
+from edgeperc.runtime.pipelines.lisat.decode import (
+    TokenEmbeddings,
+    greedy_decode_graphs,
+)
 from edgeperc.runtime.pipelines.lisat.graphs import open_lisat_graphs
 from edgeperc.runtime.pipelines.lisat.masks import crop_and_resize_mask
 
