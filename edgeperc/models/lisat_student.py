@@ -91,7 +91,8 @@ def _build(config: StudentConfig) -> Any:
     from torch import nn
 
     class LayerNorm2d(nn.Module):
-        """Channel LayerNorm at every position (SAM's neck norm)."""
+        """Channel LayerNorm at every position (SAM's neck norm), written as NHWC layer_norm so that it
+        exports as one LayerNormalization (a fused kernel) instead of eight element-wise nodes."""
 
         def __init__(self, channels: int, eps: float = 1e-6) -> None:
             super().__init__()
@@ -100,9 +101,8 @@ def _build(config: StudentConfig) -> Any:
             self.eps = eps
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            mean = x.mean(1, keepdim=True)
-            var = (x - mean).pow(2).mean(1, keepdim=True)
-            return (x - mean) / torch.sqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+            nhwc = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
+            return nhwc.permute(0, 3, 1, 2)
 
     def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
         padding = kernel // 2 if kernel % 2 else 0  # odd: same size / stride; even (patchify): none

@@ -228,6 +228,24 @@ def test_patchify_stem_and_batchnorm_neck_student(seg_model, tmp_path):
         StudentConfig.for_lisat(seg_model.config, (16, 32), {"stem_stride": 6})
 
 
+def test_student_layernorm2d_is_sams_per_position_channel_norm(seg_model):
+    """The student's LayerNorm2d (written NHWC so it exports as one LayerNormalization) against
+    SAM's formula in numpy: each position's channel vector normalised, then scaled and shifted."""
+    student = build_student(StudentConfig.for_lisat(seg_model.config, (24, 48, 64), {"stem_stride": 4})).eval()
+    norm = student.neck[1]
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 1.5, norm.weight.numel()))
+        norm.bias.copy_(torch.linspace(-1, 1, norm.bias.numel()))
+        x = torch.randn(2, norm.weight.numel(), 5, 7) * 3 + 1
+        got = norm(x).numpy()
+    a = x.numpy()
+    mean = a.mean(1, keepdims=True)
+    var = ((a - mean) ** 2).mean(1, keepdims=True)
+    w, b = norm.weight.detach().numpy(), norm.bias.detach().numpy()
+    want = (a - mean) / np.sqrt(var + 1e-6) * w[:, None, None] + b[:, None, None]
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_manifests_written_before_compression_still_read(lisat_export_dir, tmp_path):
     data = json.loads((lisat_export_dir / MANIFEST_FILE).read_text())
     for entry in data["graphs"].values():
