@@ -25,23 +25,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--seed", type=int, default=4242)
+    parser.add_argument("--model", type=Path, help="FP32 depth ONNX (default: the shipped ynet-depth-w8)")
+    parser.add_argument("--int8", type=Path, help="its INT8 ONNX (default: the shipped one beside the default model)")
+    parser.add_argument("--name", default="ynet-depth-w8", help="the model's name in the section title, plots and JSON")
     args = parser.parse_args()
+    default = args.model is None
+    suffix = "" if default else f"-{args.name}"
     from bench_ynet_precisions import machine, write_section
 
-    estimators = {"fp32": make_estimator(None, None),
-                  "int8": make_estimator(None, shipped_model(DEFAULT_DEPTH_MODEL.replace(".onnx", ".int8.onnx")))}
+    int8 = args.int8 or shipped_model(DEFAULT_DEPTH_MODEL.replace(".onnx", ".int8.onnx"))
+    estimators = {"fp32": make_estimator(None, args.model), "int8": make_estimator(None, int8)}
+    plots = ROOT / "docs" / "img" / "depth" / ("" if default else args.name)
     reports = {}
     for recipe in ("default", "shifted"):
         bar = iter(track(range(args.count), description=f"eval {recipe}"))
         reports[recipe] = evaluate_estimators(estimators, recipe, args.count, args.seed, progress=lambda: next(bar, None))
-        plot_report(reports[recipe], ROOT / "docs" / "img" / "depth")
+        plot_report(reports[recipe], plots)
     (ROOT / "docs" / "benchmarks").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "benchmarks" / "depth_eval.json").write_text(
+    (ROOT / "docs" / "benchmarks" / f"depth_eval{suffix}.json").write_text(
         json.dumps({k: {kk: vv for kk, vv in r.items() if kk != "curves"} for k, r in reports.items()}, indent=1) + "\n")
     d, s = reports["default"]["models"]["fp32"], reports["shifted"]["models"]["fp32"]
-    lines = ["## Panorama depth + aleatoric uncertainty (shipped ynet-depth-w8)", "",
-             f"Command: `python benchmarks/bench_depth_eval.py --count {args.count} --seed {args.seed}` "
-             f"(= `edgeperc eval depth --count {args.count} --seed {args.seed} --json [--recipe shifted]`)  ",
+    given = "" if default else f" --model {args.model.name} --int8 {args.int8} --name {args.name}"
+    lines = [f"## Panorama depth + aleatoric uncertainty (shipped {args.name})", "",
+             f"Command: `python benchmarks/bench_depth_eval.py --count {args.count} --seed {args.seed}{given}` "
+             f"(= `edgeperc eval depth --count {args.count} --seed {args.seed}{given.split(' --name')[0]} --json [--recipe shifted]`)  ",
+             *([] if default else [f"({args.model.name}: `edgeperc export edgeperc/models/weights/{args.name}.safetensors -o "
+                                   f"{args.model.name}`)  "]),
              f"Machine: {machine()}  ",
              f"{args.count} held-out panoramas per setting (256x512, seed {args.seed}; training used seed 0, sigma calibration "
              "seed 77) from `edgeperc.synth.panoramas`: ray-marched rooms with mirrors, glass, textureless walls, flying "
@@ -65,10 +74,12 @@ def main() -> None:
               "fitted once on 96 panoramas of seed 77 (`edgeperc calibrate depth`), never on this set.",
               f"- Generalisation (shifted generator): delta1 {d['delta1']:.3f} -> {s['delta1']:.3f}, AbsRel {d['abs_rel']:.3f} -> "
               f"{s['abs_rel']:.3f}, 1-sigma coverage {d['coverage_1sigma']:.3f} -> {s['coverage_1sigma']:.3f}.",
-              "", "![sparsification](img/depth/sparsification_default.png)", "![reliability](img/depth/reliability_default.png)",
-              "![sparsification, shifted](img/depth/sparsification_shifted.png)"]
+              ""]
+    img = "img/depth/" + ("" if default else f"{args.name}/")
+    lines += [f"![sparsification]({img}sparsification_default.png)", f"![reliability]({img}reliability_default.png)",
+              f"![sparsification, shifted]({img}sparsification_shifted.png)"]
     section = "\n".join(lines)
-    write_section(ROOT / "docs" / "BENCHMARKS.md", "depth-eval", section)
+    write_section(ROOT / "docs" / "BENCHMARKS.md", f"depth-eval{suffix}", section)
     print(section)
 
 

@@ -81,3 +81,20 @@ def save_checkpoint(module: Any, path: str | Path, family: str, config: dict[str
     state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata=metadata)
     return path
+
+
+STORED_DTYPE_KEY = "edgeperc.stored_dtype"
+
+
+def store_half(path: str | Path, out: str | Path) -> Path:
+    """``path`` rewritten with its floating tensors in float16 (half the bytes; models load them back
+    into float32 parameters), metadata kept and the stored dtype recorded. For shipping weights:
+    the ONNX exported from the half file is the reference, not the float32 original."""
+    import torch
+    from safetensors.torch import save_file
+
+    state, metadata = read_state(path)
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    out = Path(out)
+    save_file(half, str(out), metadata={**metadata, STORED_DTYPE_KEY: str(torch.float16).removeprefix("torch.")})
+    return out

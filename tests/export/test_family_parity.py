@@ -127,3 +127,24 @@ def test_invalid_family_config_names_field():
 def test_old_opset_refused(tmp_path):
     with pytest.raises(ConfigError, match="opset 13"):
         export_family("ynet-barcode", tmp_path / "m.onnx", config_overrides={"base_width": 4}, opset=13, allow_random_init=True)
+
+
+def test_half_stored_checkpoint_loads_into_float32_and_keeps_its_metadata(tmp_path):
+    from edgeperc.models.checkpoints import STORED_DTYPE_KEY, checkpoint_config, read_state, store_half
+
+    family = get_family("ynet-depth")
+    config = family.make_config({"base_width": 4, "input_hw": [128, 256]})
+    torch.manual_seed(5)
+    module = family.build(config).eval()
+    full = save_checkpoint(module, tmp_path / "full.safetensors", family.name, config.model_dump(mode="json"))
+    half = store_half(full, tmp_path / "half.safetensors")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    state, metadata = read_state(half)
+    assert metadata[STORED_DTYPE_KEY] == "float16" and checkpoint_config(metadata)[0] == "ynet-depth"
+    assert {v.dtype for k, v in state.items() if "num_batches" not in k} == {torch.float16}
+    result = export_family("ynet-depth", tmp_path / "half.onnx", checkpoint=half)  # loads into float32 parameters
+    feeds = family.example_inputs(config, 1, seed=1)
+    with torch.no_grad():
+        want = module(torch.from_numpy(feeds["image"]))[0].numpy()
+    got = OnnxRuntimeBackend(result.path).infer(feeds)["depth"]
+    np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-3)
