@@ -239,7 +239,7 @@ def family_names() -> list[str]:
     return sorted(_families())
 
 
-ALIASES = {"barcode-ynet": "ynet-barcode", "depth-ynet": "ynet-depth"}
+ALIASES = {"barcode-ynet": "ynet-barcode", "depth-ynet": "ynet-depth", "depth": "ynet-depth", "policy": "rpt-policy"}  # issue wording: `edgeperc train depth|policy`
 
 
 def get_family(name: str) -> Family:

@@ -148,3 +148,10 @@ def test_half_stored_checkpoint_loads_into_float32_and_keeps_its_metadata(tmp_pa
         want = module(torch.from_numpy(feeds["image"]))[0].numpy()
     got = OnnxRuntimeBackend(result.path).infer(feeds)["depth"]
     np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-3)
+
+
+def test_issue_wording_aliases_name_the_families():
+    """`edgeperc train depth` / `edgeperc train policy`, as the issues write them."""
+    assert get_family("depth").name == "ynet-depth" and get_family("policy").name == "rpt-policy"
+    with pytest.raises(ConfigError, match="unknown model family 'deep'"):
+        get_family("deep")
