@@ -100,6 +100,7 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
     tokens: list[int] = []
     emitted: list[np.ndarray] = []
     seg_hidden = None
+    rows = embed_cache if embed_cache is not None else TokenEmbeddings(rows=0)  # rows=0: every step runs embed
     for _ in range(max_new_tokens):
         token = int(out["logits"][0].argmax())
         tokens.append(token)
@@ -113,7 +114,7 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
         if token == t.eos_id or len(tokens) == max_new_tokens:
             break
         begin = time.perf_counter()
-        step = (embed_cache or TokenEmbeddings(0)).get(token, runners["embed"])
+        step = rows.get(token, runners["embed"])
         out = runners["decode"].infer({"inputs_embeds": step, **_kv_feeds(out, manifest.kv_cache.layers)})
         decode_s, steps = decode_s + time.perf_counter() - begin, steps + 1
     if timings is not None:
