@@ -24,6 +24,7 @@ SHIPPED_LISAT = "lisat-tiny/lisat-tiny.safetensors"
 SHIPPED_STUDENT = "lisat-tiny/lisat-tiny-student.safetensors"
 CACHE_ENV = "EDGEPERC_LISAT_CACHE"
 COMPRESSION_VERSION = 3  # bump when the default compression settings change: cached folders rebuild
+EXPORT_VERSION = 2  # bump when the exported graphs change (both precisions rebuild); 2: mask decoder runs mask 0 only
 
 
 def lisat_cache_dir() -> Path:
@@ -57,9 +58,9 @@ def _checkpoint_file(path: Path) -> Path:
 
 
 def export_key(checkpoint: Path, precision: LisatPrecision) -> str:
-    """Cache key: the checkpoint's sha256, and for the compressed export also the student's beside
-    it (replacing the student must rebuild) and the compression settings' version."""
-    key = sha256_file(checkpoint)[:16]
+    """Cache key: the checkpoint's sha256 and the export's version, and for the compressed export also
+    the student's beside it (replacing the student must rebuild) and the compression settings' version."""
+    key = sha256_file(checkpoint)[:16] + f"-e{EXPORT_VERSION}"
     if precision == "compressed":
         student = checkpoint.with_name(checkpoint.stem + "-student.safetensors")
         key += "-" + (sha256_file(student)[:8] if student.is_file() else "nostudent") + f"-c{COMPRESSION_VERSION}"

@@ -246,10 +246,12 @@ class LisatModel(nn.Module):
                                     f"seg embeddings: decode_mask pairs them row by row")
         _, dense = sam.prompt_encoder(points=None, boxes=None, masks=None)
         low_res = _predict_masks_paired(sam.mask_decoder, image_embeddings, sam.prompt_encoder.get_dense_pe(),
-                                        seg_embeddings.to(image_embeddings.dtype), dense)[:, :1]
+                                        seg_embeddings.to(image_embeddings.dtype), dense, masks=1)
         size = self.config.sam.image_size
         masks = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
         h, w = sam_resize_hw(tuple(original_size), size)
+        if (h, w) == tuple(original_size) == (size, size):
+            return masks  # the crop and the resize back would be identities (and still cost a graph node each)
         return F.interpolate(masks[..., :h, :w], tuple(original_size), mode="bilinear", align_corners=False)
 
     # -- composition -----------------------------------------------------------------------------
@@ -334,11 +336,13 @@ def splice_labels(labels: torch.Tensor, input_ids: torch.Tensor, config: LisatCo
 
 
 def _predict_masks_paired(decoder: nn.Module, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
-                          sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+                          sparse: torch.Tensor, dense: torch.Tensor, masks: int | None = None) -> torch.Tensor:
     """SAM's MaskDecoder.predict_masks for B (image, prompt) pairs -> (B, masks, 4h, 4w) low-res logits.
 
     SAM's own repeats one image for many prompts (``repeat_interleave``); LISA loops over images for
     that reason. Pairing rows keeps a batch in one graph; the weights and arithmetic are SAM's.
+    ``masks``: only the first ``masks`` hypernetworks run (LISA keeps mask 0, multimask_output=False;
+    the others' MLPs would be dead weight in an exported graph), all of them when None.
     """
     b = sparse.shape[0]
     output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
@@ -349,8 +353,8 @@ def _predict_masks_paired(decoder: nn.Module, image_embeddings: torch.Tensor, im
     hs, src = decoder.transformer(src, pos_src, tokens)
     mask_tokens_out = hs[:, 1: 1 + decoder.num_mask_tokens, :]
     upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
-    hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
-                           dim=1)
+    mlps = list(decoder.output_hypernetworks_mlps)[:masks]
+    hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(mlps)], dim=1)
     _, c, h, w = upscaled.shape
     return (hyper_in @ upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
 

@@ -468,7 +468,7 @@ def _pretrain_sam(model: Any, data: AerialQuerySet, train: LisatTrainConfig, pro
             sparse, dense = sam.prompt_encoder(points=(torch.from_numpy(points), torch.ones(len(index), 1, dtype=torch.int64)),
                                                boxes=torch.from_numpy(boxes) if with_box else None, masks=None)
             embeddings = sam.image_encoder(torch.from_numpy(data.images_sam[data.scene[index]]))
-            low = _predict_masks_paired(sam.mask_decoder, embeddings, sam.prompt_encoder.get_dense_pe(), sparse, dense)[:, :1]
+            low = _predict_masks_paired(sam.mask_decoder, embeddings, sam.prompt_encoder.get_dense_pe(), sparse, dense, masks=1)
             logits = F.interpolate(low, (side, side), mode="bilinear", align_corners=False)[:, 0]
             logits = logits[:, : target.shape[1], : target.shape[2]].flatten(1)
             truth = torch.from_numpy(target).flatten(1).float()

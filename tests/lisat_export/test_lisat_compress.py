@@ -228,6 +228,35 @@ def test_patchify_stem_and_batchnorm_neck_student(seg_model, tmp_path):
         StudentConfig.for_lisat(seg_model.config, (16, 32), {"stem_stride": 6})
 
 
+def test_separable_neck_student_exports_without_a_full_3x3(seg_model, tmp_path):
+    """neck_conv separable: the neck's 3x3 is depthwise (groups = P) then a 1x1, far fewer weights
+    than SAM's P x P x 3 x 3; the ONNX keeps the teacher's I/O and torch's numbers; the config
+    round-trips through the checkpoint."""
+    from edgeperc.export.lisat_compress import export_student_mask_encoder
+
+    options = {"stem_stride": 4, "blocks_per_stage": 1, "neck_conv": "separable"}
+    config = StudentConfig.for_lisat(seg_model.config, (16, 32, 64), options)
+    full = build_student(StudentConfig.for_lisat(seg_model.config, (16, 32, 64), {**options, "neck_conv": "full"}))
+    torch.manual_seed(0)
+    student = build_student(config).eval()
+    count = lambda m: sum(p.numel() for p in m.neck.parameters())  # noqa: E731
+    p = seg_model.config.sam.prompt_embed_dim
+    assert count(full) - count(student) == p * p * 9 - (p * 9 + p * p)
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        out = student(x)
+    path = export_student_mask_encoder(student, tmp_path / "sep.onnx")
+    convs = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+    groups = [next((a.i for a in n.attribute if a.name == "group"), 1) for n in convs]
+    assert p in groups, groups
+    np.testing.assert_allclose(OnnxRuntimeBackend(path).infer({"images_sam": x.numpy()})["image_embeddings"],
+                               out.numpy(), atol=1e-4, rtol=0)
+    save_lisat_student(tmp_path / "sep.safetensors", student)
+    assert load_lisat_student(tmp_path / "sep.safetensors", seg_model.config)[1] == config
+    with pytest.raises(ConfigError, match="neck_conv"):
+        StudentConfig.for_lisat(seg_model.config, (16, 32, 64), {**options, "neck_conv": "grouped"})
+
+
 def test_student_layernorm2d_is_sams_per_position_channel_norm(seg_model):
     """The student's LayerNorm2d (written NHWC so it exports as one LayerNormalization) against
     SAM's formula in numpy: each position's channel vector normalised, then scaled and shifted."""

@@ -17,6 +17,7 @@ import onnx
 import torch
 from edgeperc.export.lisat_export import mask_iou, verify_lisat_manifest
 from edgeperc.runtime.pipelines.lisat.decode import (
+    finite_logits,
     greedy_decode_graphs,
     splice_image_tokens,
 )
@@ -44,6 +45,18 @@ def test_every_graph_passes_the_checker_and_carries_a_manifest(lisat_export_dir)
         embedded = read_manifest(onnx.load(str(path)))
         assert embedded.family == "lisat" and embedded.family_config["graph"] == name
         assert [s.name for s in embedded.inputs] == [s.name for s in entry.inputs]
+
+
+def test_mask_decoder_graph_runs_one_hypernetwork_and_one_resize(lisat_export_dir, seg_model):
+    """At SAM's own size the exported mask decoder upsamples once (no identity crop/resize) and runs
+    only mask 0's hypernetwork MLP (LISA's multimask_output=False): SAM's other three would be dead
+    nodes that ONNX Runtime still executes."""
+    graph = onnx.load(str(lisat_export_dir / "mask_decoder.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("Resize") == 1, ops.count("Resize")
+    hyper = {p for n in graph.node for p in n.name.split("/") if p.startswith("output_hypernetworks_mlps")}
+    assert hyper == {"output_hypernetworks_mlps.0"}, hyper
+    assert seg_model.model.visual_model.mask_decoder.num_mask_tokens > 1
 
 
 def test_manifest_checksums_ids_and_layout(lisat_export_dir, seg_model, lisat_tokenizer):
@@ -152,6 +165,21 @@ def test_decode_loop_stops_at_seg_with_the_hidden_state_that_emitted_it(graphs, 
             assert ours.tokens.tolist() == ref and ours.seg_hidden is None
         np.testing.assert_allclose(ours.emitted, ref_emitted[0, : len(ours.tokens)].numpy(), atol=ATOL, rtol=0)
     assert seen_seg >= 1
+
+
+def test_nan_is_refused_at_the_prefill_and_caught_in_the_logits(graphs, prompts):
+    """The decode steps skip the per-feed scan (graph hand-offs): NaN image tokens from a caller are
+    refused by the checked prefill feed, and non-finite logits (a broken graph) are a named error."""
+    manifest, runners = graphs
+    image_tokens = runners["vision"].infer({"images_clip": prompts[0]["images_clip"].numpy()})["image_tokens"]
+    image_tokens[0, 3, 5] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        greedy_decode_graphs(runners, manifest, prompts[0]["input_ids"].numpy(), image_tokens, MAX_NEW_TOKENS)
+    logits = np.zeros(7, np.float32)
+    assert finite_logits(logits, "decode") is logits
+    logits[4] = np.inf
+    with pytest.raises(ModelFileError, match="decode graph returned NaN/Inf logits"):
+        finite_logits(logits, "decode")
 
 
 def test_numpy_splice_matches_the_model_and_refuses_bad_placeholders(seg_model, prompts):

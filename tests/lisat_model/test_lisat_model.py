@@ -129,11 +129,14 @@ def test_forward_gives_one_mask_per_seg_from_the_state_that_emits_it(tiny_model,
         assert no_seg.mask_logits.shape == (0, 1, 256, 256)
 
 
-def test_paired_decoder_matches_sam(tiny_model, tiny_config, tiny_inputs):
-    """decode_mask on B pairs = SAM's own mask_decoder + postprocess_masks on each pair."""
+@pytest.mark.parametrize("square", [False, True])
+def test_paired_decoder_matches_sam(tiny_model, tiny_config, tiny_inputs, square):
+    """decode_mask on B pairs = SAM's own mask_decoder + postprocess_masks on each pair, also at
+    SAM's own size, where decode_mask skips the crop and the resize back (identities) and runs only
+    the hypernetwork of the mask it keeps."""
     _, sam_images, _ = tiny_inputs
     sam = tiny_model.model.visual_model
-    size = (100, 150)
+    size = (tiny_config.sam.image_size,) * 2 if square else (100, 150)
     with torch.no_grad():
         embeddings = tiny_model.encode_image_sam(sam_images)
         seg = torch.randn(2, 1, tiny_config.sam.prompt_embed_dim)

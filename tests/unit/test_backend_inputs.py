@@ -55,6 +55,16 @@ def test_backend_runs_foreign_model_and_times_it(tmp_path):
         backend.infer({"pixels": np.full((1, 3, 32, 32), np.nan, np.float32)})
 
 
+def test_unchecked_hand_off_runs_the_same_and_skips_only_the_scan(tmp_path):
+    """check=False (graph-to-graph hand-offs) gives the checked call's outputs; a NaN passes through
+    to the outputs instead of being refused, which is why hand-off users check their logits."""
+    backend = OnnxRuntimeBackend(make_foreign_onnx(tmp_path / "m.onnx"))
+    feeds = {"pixels": np.random.default_rng(0).random((2, 3, 32, 32), np.float32)}
+    np.testing.assert_array_equal(backend.infer(feeds, check=False)["logits"], backend.infer(feeds)["logits"])
+    out = backend.infer({"pixels": np.full((1, 3, 32, 32), np.nan, np.float32)}, check=False)
+    assert np.isnan(out["logits"]).all()
+
+
 def test_backend_refuses_truncated_file(tmp_path):
     path = make_foreign_onnx(tmp_path / "m.onnx")
     path.write_bytes(path.read_bytes()[:200])

@@ -13,12 +13,20 @@ from typing import Protocol
 
 import numpy as np
 
-from edgeperc.errors import InvalidInputError
+from edgeperc.errors import InvalidInputError, ModelFileError
 from edgeperc.lisat_manifest import LisatManifest
 
 
 class Runner(Protocol):
-    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def infer(self, feeds: Mapping[str, np.ndarray], check: bool = True) -> dict[str, np.ndarray]: ...
+
+
+def finite_logits(logits: np.ndarray, graph: str) -> np.ndarray:
+    """``logits`` if all finite, else ModelFileError: graph hand-offs skip the per-feed NaN scan, so
+    a NaN anywhere upstream (it reaches the logits) is caught here, once per token, on V floats."""
+    if not np.isfinite(logits).all():
+        raise ModelFileError(f"the {graph} graph returned NaN/Inf logits: the model (or its quantization) is broken")
+    return logits
 
 
 @dataclass
@@ -63,7 +71,7 @@ class TokenEmbeddings:
         """(1, 1, d) embedding of ``token``."""
         row = self._rows.get(token)
         if row is None:
-            row = embed.infer({"input_ids": np.array([[token]], np.int64)})["embeddings"]
+            row = embed.infer({"input_ids": np.array([[token]], np.int64)}, check=False)["embeddings"]
             if len(self._rows) < self.rows:
                 self._rows[token] = row
         return row
@@ -95,14 +103,15 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
     begin = time.perf_counter()
     text = runners["embed"].infer({"input_ids": ids})["embeddings"]
     embeds = splice_image_tokens(text, ids, t.image_token_id, image_tokens)
-    out = runners["prefill"].infer({"inputs_embeds": embeds})
+    out = runners["prefill"].infer({"inputs_embeds": embeds})  # checked: image_tokens come from the caller
+    graph = "prefill"
     prefill_s, decode_s, steps = time.perf_counter() - begin, 0.0, 0
     tokens: list[int] = []
     emitted: list[np.ndarray] = []
     seg_hidden = None
     rows = embed_cache if embed_cache is not None else TokenEmbeddings(rows=0)  # rows=0: every step runs embed
     for _ in range(max_new_tokens):
-        token = int(out["logits"][0].argmax())
+        token = int(finite_logits(out["logits"][0], graph).argmax())
         tokens.append(token)
         if on_token is not None:
             on_token(token)
@@ -115,7 +124,8 @@ def greedy_decode_graphs(runners: Mapping[str, Runner], manifest: LisatManifest,
             break
         begin = time.perf_counter()
         step = rows.get(token, runners["embed"])
-        out = runners["decode"].infer({"inputs_embeds": step, **_kv_feeds(out, manifest.kv_cache.layers)})
+        out = runners["decode"].infer({"inputs_embeds": step, **_kv_feeds(out, manifest.kv_cache.layers)}, check=False)
+        graph = "decode"
         decode_s, steps = decode_s + time.perf_counter() - begin, steps + 1
     if timings is not None:
         timings.update(prefill_s=prefill_s, decode_s=decode_s, decode_steps=steps)
