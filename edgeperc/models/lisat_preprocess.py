@@ -25,6 +25,8 @@ def preprocess_sam(image: np.ndarray, side: int) -> np.ndarray:
     from edgeperc.preprocess import normalise_images
 
     h, w = sam_resize_hw(image.shape[:2], side)
+    if (h, w) == (side, side) == tuple(image.shape[:2]):
+        return normalise_images(image[None], sam_normalisation())[0]  # already SAM's size: no resize, no pad
     interpolation = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_LINEAR
     resized = cv2.resize(image, (w, h), interpolation=interpolation)
     out = np.zeros((3, side, side), np.float32)

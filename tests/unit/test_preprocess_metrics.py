@@ -19,6 +19,19 @@ def test_normalise_grey_matches_reference():
     np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape, channels", [((2, 37, 41, 3), 3), ((1, 16, 16), 1), ((3, 9, 5, 1), 1)])
+def test_uint8_lookup_path_is_bit_identical_to_the_float_formula(shape, channels):
+    """uint8 images go through a 256-entry table per channel; float images through the formula:
+    the same pixels must give the same float32 bits either way."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, shape, dtype=np.uint8)
+    norm = Normalisation(scale=1 / 255, mean=[0.485, 0.456, 0.406][:channels], std=[0.229, 0.224, 0.225][:channels])
+    out = normalise_images(images, norm)
+    as_float = normalise_images(images.astype(np.float32), norm)  # the formula's path
+    assert out.dtype == np.float32 and out.flags["C_CONTIGUOUS"] and out.shape == as_float.shape
+    np.testing.assert_array_equal(out, as_float)
+
+
 def test_normalise_rgb_per_channel():
     images = np.zeros((1, 2, 2, 3), np.uint8)
     images[..., 0], images[..., 1], images[..., 2] = 255, 0, 51
