@@ -39,8 +39,14 @@ class OnnxRuntimeBackend(Backend):
         model: str | Path | onnx.ModelProto,
         providers: Sequence[str] | None = ("CPUExecutionProvider",),
         intra_op_threads: int = 0,
+        disabled_optimizers: Sequence[str] = (),
+        save_optimized: str | Path | None = None,
     ) -> None:
+        """``disabled_optimizers``: ONNX Runtime graph transformers to skip by name (for a graph where
+        one was measured to slow the result, e.g. SkipLayerNormFusion on LISAt's mask decoder);
+        ``save_optimized``: write the graph as ONNX Runtime optimized it (what actually runs) there."""
         super().__init__()
+        self.disabled_optimizers = tuple(disabled_optimizers)
         import onnxruntime as ort
 
         proto = model if isinstance(model, onnx.ModelProto) else load_onnx(model, check=False)
@@ -48,9 +54,12 @@ class OnnxRuntimeBackend(Backend):
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
+        if save_optimized is not None:
+            options.optimized_model_filepath = str(save_optimized)
         self.providers = choose_providers(providers, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
+            extra = {"disabled_optimizers": list(disabled_optimizers)} if disabled_optimizers else {}
+            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers, **extra)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
             source = "in-memory model" if isinstance(model, onnx.ModelProto) else str(model)
             raise ModelFileError(f"ONNX Runtime cannot load {source}: {str(exc).strip().splitlines()[0]}") from exc

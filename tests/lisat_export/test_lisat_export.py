@@ -59,6 +59,25 @@ def test_mask_decoder_graph_runs_one_hypernetwork_and_one_resize(lisat_export_di
     assert seg_model.model.visual_model.mask_decoder.num_mask_tokens > 1
 
 
+def test_mask_decoder_opens_without_skip_layernorm_fusion_and_answers_the_same(lisat_export_dir, graphs, tmp_path):
+    """open_lisat_graphs turns ORT's SkipLayerNormFusion off on the CPU (measured slower on the mask
+    decoder): what runs keeps Add + LayerNormalization, and the outputs do not change."""
+    from edgeperc.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edgeperc.runtime.pipelines.lisat.graphs import CPU_DISABLED_OPTIMIZERS
+
+    manifest, runners = graphs
+    assert all(r.disabled_optimizers == CPU_DISABLED_OPTIMIZERS for r in runners.values())
+    path = lisat_export_dir / "mask_decoder.onnx"
+    fused = OnnxRuntimeBackend(path, save_optimized=tmp_path / "fused.onnx")
+    plain = OnnxRuntimeBackend(path, disabled_optimizers=CPU_DISABLED_OPTIMIZERS, save_optimized=tmp_path / "plain.onnx")
+    ops = {name: [n.op_type for n in onnx.load(str(tmp_path / f"{name}.onnx")).graph.node] for name in ("fused", "plain")}
+    assert "SkipLayerNormalization" in ops["fused"] and "SkipLayerNormalization" not in ops["plain"]
+    rng = np.random.default_rng(0)
+    feeds = {s.name: rng.standard_normal([d if isinstance(d, int) else 1 for d in s.shape]).astype(np.float32)
+             for s in plain.inputs}
+    np.testing.assert_allclose(plain.infer(feeds)["mask_logits"], fused.infer(feeds)["mask_logits"], atol=1e-4, rtol=0)
+
+
 def test_manifest_checksums_ids_and_layout(lisat_export_dir, seg_model, lisat_tokenizer):
     manifest = verify_lisat_manifest(lisat_export_dir)
     c = seg_model.config
