@@ -1,6 +1,6 @@
-"""The 10 Hz policy loop on wall-clock time with the ONNX Runtime policy: tick jitter and deadline
-misses of the 1 kHz command stream, guard cost per tick, and policy inference FP32 vs INT8, all in
-one run. Results and a jitter plot go to docs/BENCHMARKS.md.
+"""The 10 Hz policy loop on wall-clock time with the ONNX Runtime policy: jitter and deadline misses
+of its control steps and of the 1 kHz command stream under them, guard cost per tick, and policy
+inference FP32 vs INT8, all in one run. Results and a jitter plot go to docs/BENCHMARKS.md.
 
     python benchmarks/bench_policy_loop.py --steps 10000
     python benchmarks/bench_policy_loop.py --steps 10000 --tick-priority 80   # tick thread SCHED_FIFO
@@ -200,6 +200,12 @@ def main() -> None:
               "step_work_p99_ms": float(np.percentile(work_ms, 99)), "load_avg_1min": [load_before, load_after],
               "tick_priority": config.tick_priority, "tick_sender": config.tick_sender, "tick_cpu": config.tick_cpu,
               "lock_memory": config.lock_memory, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
+    steps = result.timing.control_steps(config.ticks_per_step, config.period_s)
+    step_ms = steps.lateness_s * 1e3
+    control = {"steps": int(step_ms.size), "p50_ms": float(np.percentile(step_ms, 50)),
+               "p99_ms": float(np.percentile(step_ms, 99)), "max_ms": float(step_ms.max()),
+               "misses": int(steps.missed.sum()), "hz": config.control_hz}
+    jitter["control_steps"] = control
     violations = len(result.stream().check(limits))
     record = {"inference_ms": infer_stats, "int8_speedup": speedup, "int8_drift": drift, "guard": guard, "jitter": jitter,
               "stream_violations": violations, "verdicts": result.verdicts(), "stops": [str(r) for r in result.stop_reasons()]}
@@ -258,6 +264,14 @@ def main() -> None:
               "whole period); held = ticks the tick thread had to make itself because the planner was behind. "
               "INT8 = ORT static QDQ calibrated on 64 expert-demo observations, timed interleaved with FP32 "
               "on held-out observations."), "",
+             f"The {control['hz']:g} Hz loop, the issue's measure ({control['steps']} control steps): a step's lateness is "
+             "its first command's, against its slot; a step misses its deadline when its planned commands were not "
+             "queued in time (a held tick inside it) or its first command went out a whole control period late.", "",
+             "| control steps | step lateness p50 | p99 | max | steps that missed their deadline |",
+             "| ---: | ---: | ---: | ---: | ---: |",
+             (f"| {control['steps']} | {control['p50_ms']:.3f} ms | {control['p99_ms']:.3f} ms | {control['max_ms']:.2f} ms | "
+              f"{control['misses']} |"), "",
+             "The 1 kHz joint stream under it, stricter than the issue asks (every 1 ms slot is a deadline):", "",
              "| tick lateness p50 | p99 | max | deadline misses | held ticks | planning per step p50 / p99 | limit_tick per tick p50 / p99 | guard_target per step p50 |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
              (f"| {jitter['p50_ms']:.3f} ms | {jitter['p99_ms']:.3f} ms | {jitter['max_ms']:.2f} ms | {jitter['misses']} | "
@@ -268,8 +282,9 @@ def main() -> None:
              f"| fp32 | {infer_stats['fp32']['median_ms']:.2f} | {infer_stats['fp32']['p99_ms']:.2f} | 1.00x | — | — |",
              (f"| int8 | {infer_stats['int8']['median_ms']:.2f} | {infer_stats['int8']['p99_ms']:.2f} | {speedup:.2f}x | "
               f"{drift['cosine']:.4f} | {drift['max_abs_error']:.4f} |"), "",
-             (f"Goal: p99 jitter <= 2 ms and zero misses; measured p99 {jitter['p99_ms']:.3f} ms, {jitter['misses']} misses. "
-              f"Stream check of the whole run: {violations} violations."), "",
+             (f"Goal: p99 jitter <= 2 ms and zero misses. The {control['hz']:g} Hz loop: p99 {control['p99_ms']:.3f} ms, "
+              f"{control['misses']} missed steps. The 1 kHz stream: p99 {jitter['p99_ms']:.3f} ms, {jitter['misses']} lost "
+              f"slots. Stream check of the whole run: {violations} violations."), "",
              f"![tick lateness](img/policy_loop_jitter{suffix}.png)"]
     section = "\n".join(lines)
     write_section(ROOT / "docs" / "BENCHMARKS.md", f"policy-loop{suffix.replace('_', '-')}", section)

@@ -232,6 +232,41 @@ class TickTiming:
     step_work_s: np.ndarray  # (S,) observe + results + submit + watchdog + guard + ramp, on the planner thread
     misses: int  # ticks late by a whole period or more (the slot was lost)
     held: int = 0  # ticks the ticker sent holding the last reference because the planner was behind
+    held_ticks: np.ndarray | None = None  # (T,) bool: which ticks those were
+
+    def control_steps(self, ticks_per_step: int, period_s: float) -> ControlStepTiming:
+        """The control loop's own view of this run (see control_step_timing)."""
+        held = self.held_ticks if self.held_ticks is not None else np.zeros(len(self.lateness_s), bool)
+        return control_step_timing(self.lateness_s, held, ticks_per_step, period_s)
+
+
+@dataclass(frozen=True)
+class ControlStepTiming:
+    """Per control step (10 Hz): ``lateness_s`` of its first command, ``missed`` its deadline."""
+
+    lateness_s: np.ndarray  # (S,)
+    missed: np.ndarray  # (S,) bool
+
+
+def control_step_timing(lateness_s: np.ndarray, held: np.ndarray, ticks_per_step: int,
+                        period_s: float) -> ControlStepTiming:
+    """The control loop's view of a wall-clock run, from its 1 kHz ticks: a step's lateness is its
+    first command's (when the step's new target started to reach the arm, against its slot); a
+    step missed its deadline when its planned rows were not queued in time (a held tick inside it:
+    the tick thread had to make that command itself) or its first command went out a whole
+    control period late. A last, partial step counts with the ticks it has."""
+    late = np.asarray(lateness_s, np.float64)
+    held = np.asarray(held, bool)
+    if late.shape != held.shape or late.ndim != 1:
+        raise InvalidInputError(f"lateness {late.shape} and held {held.shape} must be the same 1-D length")
+    if ticks_per_step < 1 or not period_s > 0:
+        raise ConfigError(f"ticks_per_step {ticks_per_step} and period_s {period_s} must be positive")
+    steps = -(-late.size // ticks_per_step)
+    first = late[::ticks_per_step]
+    padded = np.zeros(steps * ticks_per_step, bool)
+    padded[: held.size] = held
+    missed = padded.reshape(steps, ticks_per_step).any(axis=1) | (first >= period_s)
+    return ControlStepTiming(first, missed)
 
 
 @dataclass(frozen=True)
@@ -717,7 +752,8 @@ class ControlLoop:
         sent = ticker.sent
         plan.state = ticker.last_state
         late = ticker.lateness[:sent].copy()
-        timing = TickTiming(late, np.array(work), int(np.count_nonzero(late >= DT_S)), int(np.count_nonzero(ticker.held[:sent])))
+        held = ticker.held[:sent].astype(bool)
+        timing = TickTiming(late, np.array(work), int(np.count_nonzero(late >= DT_S)), int(np.count_nonzero(held)), held)
         return (ticker.q_c[:sent].copy(), ticker.widths[:sent].copy(), ticker.masks[:sent].copy()), timing
 
     def _take(self, result: Result) -> tuple[ChunkRecord, Chunk | None]:

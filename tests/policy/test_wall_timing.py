@@ -98,6 +98,9 @@ def test_a_planner_behind_its_lead_makes_the_ticker_hold_not_skip():
     assert_clean(result.q_c, LIMITS, READY)
     assert_at_rest(result.q_c)
     assert result.ended_at_rest
+    steps = timing.control_steps(100, 0.1)  # the 10 Hz view: the steps holding held ticks missed
+    assert timing.held_ticks is not None and int(timing.held_ticks.sum()) == timing.held
+    assert steps.missed.any() and steps.lateness_s.shape == (-(-len(result.q_c) // 100),)
 
 
 def test_a_plant_failing_on_the_tick_thread_fails_the_run():
@@ -230,3 +233,30 @@ def test_a_failing_prepare_is_reported_like_a_failing_policy():
         assert not worker.idle and not worker.alive
     finally:
         worker.close()
+
+
+def test_control_step_timing_matches_a_loop_over_steps():
+    """numpy reference: per step, the first tick's lateness, and missed = any held tick in the step
+    or the first command a whole control period late; a partial last step counts as it stands."""
+    from edgeperc.errors import ConfigError, InvalidInputError
+    from edgeperc.runtime.policy.loop import control_step_timing
+
+    rng = np.random.default_rng(0)
+    ticks, per = 1050, 100
+    late = rng.exponential(0.0002, ticks)
+    late[300] = 0.15  # step 3 starts a whole period late
+    late[420] = 0.5  # a late tick inside step 4, not its first: not a control-step miss
+    held = np.zeros(ticks, bool)
+    held[[705, 1049]] = True  # steps 7 and 10 (the partial one)
+    got = control_step_timing(late, held, per, 0.1)
+    want_late, want_missed = [], []
+    for s in range(0, ticks, per):
+        want_late.append(late[s])
+        want_missed.append(bool(held[s: s + per].any() or late[s] >= 0.1))
+    np.testing.assert_array_equal(got.lateness_s, want_late)
+    np.testing.assert_array_equal(got.missed, want_missed)
+    assert np.flatnonzero(got.missed).tolist() == [3, 7, 10]
+    with pytest.raises(InvalidInputError, match="same 1-D length"):
+        control_step_timing(late, held[:-1], per, 0.1)
+    with pytest.raises(ConfigError, match="must be positive"):
+        control_step_timing(late, held, 0, 0.1)
