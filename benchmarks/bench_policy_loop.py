@@ -201,10 +201,9 @@ def main() -> None:
               "tick_priority": config.tick_priority, "tick_sender": config.tick_sender, "tick_cpu": config.tick_cpu,
               "lock_memory": config.lock_memory, "worker_nice": config.worker_nice, "plan_lead_ms": config.plan_lead_s * 1e3}
     steps = result.timing.control_steps(config.ticks_per_step, config.period_s)
-    step_ms = steps.lateness_s * 1e3
-    control = {"steps": int(step_ms.size), "p50_ms": float(np.percentile(step_ms, 50)),
-               "p99_ms": float(np.percentile(step_ms, 99)), "max_ms": float(step_ms.max()),
-               "misses": int(steps.missed.sum()), "hz": config.control_hz}
+    step_stats = summarise_ms(steps.lateness_s * 1e3)
+    control = {"steps": step_stats.runs, "p50_ms": step_stats.median_ms, "p99_ms": step_stats.p99_ms,
+               "max_ms": step_stats.max_ms, "misses": int(steps.missed.sum()), "hz": config.control_hz}
     jitter["control_steps"] = control
     violations = len(result.stream().check(limits))
     record = {"inference_ms": infer_stats, "int8_speedup": speedup, "int8_drift": drift, "guard": guard, "jitter": jitter,

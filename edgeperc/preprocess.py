@@ -47,8 +47,7 @@ def _normalise_uint8(array: np.ndarray, scale: float, mean: np.ndarray, std: np.
     table = (values - np.broadcast_to(mean, (channels,))[:, None]) / np.broadcast_to(std, (channels,))[:, None]
     out = np.empty((b, channels, h, w), np.float32)
     for i in range(b):
-        planes = cv2.split(np.ascontiguousarray(array[i])) if channels > 1 else [np.ascontiguousarray(array[i, ..., 0])]
-        for c, plane in enumerate(planes):
+        for c, plane in enumerate(cv2.split(np.ascontiguousarray(array[i]))):
             out[i, c] = cv2.LUT(plane, table[c].reshape(1, 256))
     return out
 
